@@ -1,0 +1,3 @@
+from .cmd_multi_crop import CMDMultiCrop
+
+__all__ = ['CMDMultiCrop']

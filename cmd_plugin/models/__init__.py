@@ -1,0 +1,1 @@
+from . import algorithms, heads, necks  # noqa: F401

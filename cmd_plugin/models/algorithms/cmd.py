@@ -1,0 +1,179 @@
+"""Cross-level Multi-instance Distillation (CMD)."""
+from copy import deepcopy
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from mmpretrain.models import BaseSelfSupervisor
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from ..heads.cmd_head import CropEncoding
+
+
+def resolution_groups(crops: List[torch.Tensor],
+                      first: int) -> List[Tuple[int, int]]:
+    """``[start, end)`` runs of consecutive crops with equal size.
+
+    The first ``first`` crops (the global ones) always form one group.
+    """
+    groups, start = [(0, first)], first
+    for i in range(first + 1, len(crops) + 1):
+        if i == len(crops) or crops[i].shape[-2:] != crops[start].shape[-2:]:
+            groups.append((start, i))
+            start = i
+    return [g for g in groups if g[1] > g[0]]
+
+
+@MODELS.register_module()
+class CMD(BaseSelfSupervisor):
+    """Cross-level Multi-instance Distillation (arXiv 2401.08860).
+
+    The student is ``backbone + neck (MILNeck) + head (CMDHead)``; the
+    teacher is an exponential moving average of the student's backbone,
+    neck and projection, sees only the global crops and never receives
+    gradients. Crops of one resolution go through the backbone together.
+
+    Args:
+        backbone (dict): Any mmpretrain backbone; a ViT needs
+            ``out_type='raw'``.
+        neck (dict): :class:`MILNeck` config.
+        head (dict): :class:`CMDHead` config.
+        base_momentum (float): Teacher momentum ``m`` in
+            ``teacher = m * teacher + (1 - m) * student`` until a
+            :class:`TeacherMomentumHook` sets it. Defaults to 0.996.
+        num_global_crops (int): Leading crops that the teacher sees (as many
+            as ``CMDMultiCrop`` makes global crops). Defaults to 2.
+        pretrained (str, optional): Checkpoint for the whole model.
+        data_preprocessor (dict, optional): Defaults to
+            ``SelfSupDataPreprocessor``.
+        init_cfg (dict, optional): Initialisation config.
+    """
+
+    def __init__(self,
+                 backbone: dict,
+                 neck: dict,
+                 head: dict,
+                 base_momentum: float = 0.996,
+                 num_global_crops: int = 2,
+                 pretrained: Optional[str] = None,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if not 0 <= base_momentum <= 1:
+            raise ValueError('CMD: base_momentum must lie in [0, 1], got '
+                             f'{base_momentum!r}.')
+        if not isinstance(num_global_crops, int) or num_global_crops < 1:
+            raise ValueError('CMD: num_global_crops must be an int >= 1, '
+                             f'got {num_global_crops!r}.')
+        super().__init__(
+            backbone=backbone,
+            neck=neck,
+            head=head,
+            pretrained=pretrained,
+            data_preprocessor=data_preprocessor,
+            init_cfg=init_cfg)
+        self.momentum = base_momentum
+        self.num_global_crops = num_global_crops
+        self.teacher = nn.ModuleDict(
+            dict(
+                backbone=deepcopy(self.backbone),
+                neck=deepcopy(self.neck),
+                projector=deepcopy(self.head.projector)))
+        self.teacher.requires_grad_(False)
+
+    def _student_modules(self) -> List[nn.Module]:
+        """Student modules in the order of ``self.teacher``."""
+        return [self.backbone, self.neck, self.head.projector]
+
+    def init_weights(self) -> None:
+        """Initialise the student, then start the teacher as its copy."""
+        super().init_weights()
+        for t, s in zip(self.teacher.values(), self._student_modules()):
+            t.load_state_dict(s.state_dict())
+
+    @torch.no_grad()
+    def update_teacher(self) -> None:
+        """``teacher = m * teacher + (1 - m) * student`` (buffers copied)."""
+        t_params, s_params, t_bufs, s_bufs = [], [], [], []
+        for t, s in zip(self.teacher.values(), self._student_modules()):
+            t_params += list(t.parameters())
+            s_params += list(s.parameters())
+            t_bufs += list(t.buffers())
+            s_bufs += list(s.buffers())
+        torch._foreach_lerp_(t_params, s_params, 1.0 - self.momentum)
+        for tb, sb in zip(t_bufs, s_bufs):
+            tb.copy_(sb)
+
+    def encode(self, modules: List[nn.Module],
+               crops: List[torch.Tensor]) -> CropEncoding:
+        """Run ``[backbone, neck, projector]`` on crops of one resolution.
+
+        Args:
+            modules (list[nn.Module]): Backbone, MIL neck and projector of the
+                student or the teacher.
+            crops (list[Tensor]): ``n`` tensors ``(B, 3, H, W)``.
+
+        Returns:
+            CropEncoding: with leading dims ``(n, B)``.
+        """
+        backbone, neck, projector = modules
+        n, batch = len(crops), crops[0].shape[0]
+        mil = neck(backbone(torch.cat(crops)))
+
+        def split(x: torch.Tensor) -> torch.Tensor:
+            return x.reshape(n, batch, *x.shape[1:])
+
+        region_logits = None
+        if self.head.uses_regions:
+            region_logits = split(projector(mil.regions, regions=True))
+        return CropEncoding(
+            regions=split(mil.regions),
+            weights=split(mil.weights),
+            grid=mil.grid,
+            image_logits=split(projector(mil.image)),
+            region_logits=region_logits)
+
+    def crop_geometry(
+        self, data_samples: List[DataSample], device: torch.device
+    ) -> Tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
+        """Crop boxes ``(V, B, 4)`` and flips ``(V, B)`` from the samples."""
+        if not data_samples or 'crop_boxes' not in data_samples[0]:
+            return None, None
+        boxes = np.stack([s.crop_boxes for s in data_samples], axis=1)
+        flips = np.stack([s.crop_flips for s in data_samples], axis=1)
+        return (torch.as_tensor(boxes, device=device),
+                torch.as_tensor(flips, device=device))
+
+    def loss(self, inputs: List[torch.Tensor],
+             data_samples: List[DataSample]) -> Dict[str, torch.Tensor]:
+        """The CMD losses of a batch of multi-crop views.
+
+        Args:
+            inputs (list[Tensor]): ``V`` crop batches ``(B, 3, H_v, W_v)``,
+                the global crops first.
+            data_samples (list[DataSample]): Carry ``crop_boxes`` ``(V, 4)``
+                and ``crop_flips`` ``(V,)`` from :class:`CMDMultiCrop`.
+
+        Returns:
+            dict[str, Tensor]: ``loss_img``, ``loss_reg``, ``loss_inter``.
+        """
+        if not isinstance(inputs, (list, tuple)) or \
+                len(inputs) < self.num_global_crops:
+            raise ValueError(
+                f'CMD expects a list of at least num_global_crops='
+                f'{self.num_global_crops} crop batches; check that the '
+                'pipeline uses CMDMultiCrop and the dataloader '
+                "collate_fn=dict(type='default_collate').")
+        global_crops = inputs[:self.num_global_crops]
+        # student: every crop, one backbone call per resolution
+        student = [
+            self.encode(self._student_modules(), inputs[a:b])
+            for a, b in resolution_groups(inputs, self.num_global_crops)
+        ]
+        # teacher: global crops only, no gradient
+        with torch.no_grad():
+            self.update_teacher()
+            teacher = self.encode(list(self.teacher.values()), global_crops)
+        boxes, flips = self.crop_geometry(data_samples, inputs[0].device)
+        return self.head.loss(student, teacher, boxes, flips)

@@ -1,0 +1,3 @@
+from .cmd_head import CMDHead
+
+__all__ = ['CMDHead']

@@ -1,0 +1,248 @@
+"""CMD head: projection to prototypes and the three distillation terms."""
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from mmengine.dist import all_reduce
+from mmengine.model import BaseModule
+
+from mmpretrain.registry import MODELS
+from ...utils import geometric_matching
+from ..losses import (feature_matching, image_distillation_loss,
+                      inter_level_loss, mil_pool_log_probs, mil_pool_probs,
+                      region_distillation_terms, region_match_weights,
+                      student_log_probs, teacher_probs, cross_view_mask)
+from .cmd_projector import CMDProjector
+
+MATCHINGS = ('feature', 'geometric')
+WEIGHTINGS = ('uniform', 'mil')
+
+
+@dataclass
+class CropEncoding:
+    """One network's outputs for ``n`` crops of one resolution, batch ``B``.
+
+    Attributes:
+        regions (Tensor): ``(n, B, N, C)`` region tokens.
+        weights (Tensor): ``(n, B, N)`` MIL instance weights.
+        grid (tuple[int, int]): Region grid ``(h, w)``, ``N = h * w``.
+        image_logits (Tensor): ``(n, B, K)``.
+        region_logits (Tensor, optional): ``(n, B, N, K)``; None when no
+            region-level term is on.
+    """
+    regions: torch.Tensor
+    weights: torch.Tensor
+    grid: Tuple[int, int]
+    image_logits: torch.Tensor
+    region_logits: Optional[torch.Tensor] = None
+
+    @property
+    def num_crops(self) -> int:
+        return self.image_logits.shape[0]
+
+
+@MODELS.register_module()
+class CMDHead(BaseModule):
+    """Projection head and losses of Cross-level Multi-instance Distillation.
+
+    ``L = img_weight * L_img + reg_weight * L_reg + inter_weight * L_inter``
+    (DESIGN section 3). A term whose weight is 0 is not computed, and with
+    both region-level weights at 0 the region tokens are not projected at
+    all (the DINO baseline).
+
+    Args:
+        in_channels (int): Width of the image embedding and region tokens.
+        num_prototypes (int): ``K``, shared by image and region outputs.
+            Defaults to 8192.
+        hidden_channels (int): MLP hidden width. Defaults to 2048.
+        bottleneck_channels (int): Width before the prototypes.
+            Defaults to 256.
+        num_layers (int): Linear layers of the MLP. Defaults to 3.
+        share_mlp (bool): Regions use the image MLP. Defaults to True.
+        img_weight (float): ``lambda_img``. Defaults to 1.0.
+        reg_weight (float): ``lambda_reg``. Defaults to 1.0.
+        inter_weight (float): ``lambda_inter``. Defaults to 1.0.
+        matching (str): Region matching, ``'feature'`` (most similar teacher
+            token) or ``'geometric'`` (teacher region containing the student
+            region's centre). Defaults to ``'feature'``.
+        weighting (str): Region weights ``'mil'`` (the teacher's MIL weights
+            of the matched regions) or ``'uniform'``. Defaults to ``'mil'``.
+        student_temp (float): ``tau_s``. Defaults to 0.1.
+        teacher_temp (float): ``tau_t`` until a
+            :class:`TeacherTemperatureHook` sets it. Defaults to 0.04.
+        centre_momentum (float): EMA momentum of the centres.
+            Defaults to 0.9.
+        init_cfg (dict, optional): Initialisation config. Defaults to None.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 num_prototypes: int = 8192,
+                 hidden_channels: int = 2048,
+                 bottleneck_channels: int = 256,
+                 num_layers: int = 3,
+                 share_mlp: bool = True,
+                 img_weight: float = 1.0,
+                 reg_weight: float = 1.0,
+                 inter_weight: float = 1.0,
+                 matching: str = 'feature',
+                 weighting: str = 'mil',
+                 student_temp: float = 0.1,
+                 teacher_temp: float = 0.04,
+                 centre_momentum: float = 0.9,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        if matching not in MATCHINGS:
+            raise ValueError(f'CMDHead: unknown matching {matching!r}. '
+                             f'Valid choices are {list(MATCHINGS)}.')
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f'CMDHead: unknown weighting {weighting!r}. '
+                             f'Valid choices are {list(WEIGHTINGS)}.')
+        for name, value in (('in_channels', in_channels),
+                            ('num_prototypes', num_prototypes),
+                            ('hidden_channels', hidden_channels),
+                            ('bottleneck_channels', bottleneck_channels),
+                            ('num_layers', num_layers)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f'CMDHead: {name} must be a positive int, '
+                                 f'got {value!r}.')
+        for name, value in (('img_weight', img_weight),
+                            ('reg_weight', reg_weight),
+                            ('inter_weight', inter_weight)):
+            if not isinstance(value, (int, float)) or value < 0:
+                raise ValueError(f'CMDHead: {name} must be a number >= 0, '
+                                 f'got {value!r}.')
+        if img_weight + reg_weight + inter_weight == 0:
+            raise ValueError('CMDHead: img_weight, reg_weight and '
+                             'inter_weight are all 0; nothing to train.')
+        for name, value in (('student_temp', student_temp),
+                            ('teacher_temp', teacher_temp)):
+            if not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f'CMDHead: {name} must be > 0, '
+                                 f'got {value!r}.')
+        if not 0 <= centre_momentum < 1:
+            raise ValueError('CMDHead: centre_momentum must lie in [0, 1), '
+                             f'got {centre_momentum!r}.')
+        self.projector = CMDProjector(in_channels, hidden_channels,
+                                      bottleneck_channels, num_prototypes,
+                                      num_layers, share_mlp)
+        self.img_weight = img_weight
+        self.reg_weight = reg_weight
+        self.inter_weight = inter_weight
+        self.matching = matching
+        self.weighting = weighting
+        self.student_temp = student_temp
+        self.teacher_temp = teacher_temp
+        self.centre_momentum = centre_momentum
+        self.register_buffer('image_centre', torch.zeros(1, num_prototypes))
+        self.register_buffer('region_centre', torch.zeros(1, num_prototypes))
+
+    @property
+    def uses_regions(self) -> bool:
+        """Whether region tokens need prototype logits."""
+        return self.reg_weight > 0 or self.inter_weight > 0
+
+    def _match(self, teacher: CropEncoding, student: CropEncoding,
+               offset: int, boxes: Optional[torch.Tensor],
+               flips: Optional[torch.Tensor]
+               ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Matched teacher region and validity, both ``(T, S, B, N)``."""
+        if self.matching == 'feature':
+            index = feature_matching(teacher.regions, student.regions)
+            return index, torch.ones_like(index, dtype=torch.bool)
+        t, s = teacher.num_crops, student.num_crops
+        return geometric_matching(boxes[:t], flips[:t], teacher.grid,
+                                  boxes[offset:offset + s],
+                                  flips[offset:offset + s], student.grid)
+
+    def loss(self,
+             student: List[CropEncoding],
+             teacher: CropEncoding,
+             boxes: Optional[torch.Tensor] = None,
+             flips: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+        """The weighted loss terms of one batch.
+
+        Args:
+            student (list[CropEncoding]): Student outputs per crop
+                resolution, in crop order; the first ``T`` crops are the
+                teacher's crops.
+            teacher (CropEncoding): Teacher outputs of the ``T`` global
+                crops.
+            boxes (Tensor, optional): ``(V, B, 4)`` crop boxes, needed by
+                geometric matching.
+            flips (Tensor, optional): ``(V, B)`` crop flip flags.
+
+        Returns:
+            dict[str, Tensor]: ``loss_img``, ``loss_reg``, ``loss_inter``
+            (those with a non-zero weight), already weighted.
+        """
+        if self.matching == 'geometric' and self.reg_weight > 0 and (
+                boxes is None or flips is None):
+            raise ValueError(
+                "CMDHead: matching='geometric' needs the crop boxes; use "
+                "CMDMultiCrop and PackInputs(meta_keys=['crop_boxes', "
+                "'crop_flips']) in train_dataloader.dataset.pipeline.")
+        device_type = teacher.image_logits.device.type
+        with torch.autocast(device_type=device_type, enabled=False):
+            losses = self._losses(student, teacher, boxes, flips)
+        self.update_centres(teacher)
+        return losses
+
+    def _losses(self, student: List[CropEncoding], teacher: CropEncoding,
+                boxes: Optional[torch.Tensor],
+                flips: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+        t_image = teacher_probs(teacher.image_logits, self.image_centre,
+                                self.teacher_temp)
+        s_image = torch.cat([
+            student_log_probs(g.image_logits, self.student_temp)
+            for g in student
+        ])
+        losses = {}
+        if self.img_weight > 0:
+            losses['loss_img'] = self.img_weight * image_distillation_loss(
+                t_image, s_image)
+        if not self.uses_regions:
+            return losses
+
+        t_regions = teacher_probs(teacher.region_logits, self.region_centre,
+                                  self.teacher_temp)
+        s_regions = [
+            student_log_probs(g.region_logits, self.student_temp)
+            for g in student
+        ]
+        if self.reg_weight > 0:
+            mil = teacher.weights if self.weighting == 'mil' else None
+            terms, offset = [], 0
+            for group, s_reg in zip(student, s_regions):
+                index, valid = self._match(teacher, group, offset, boxes,
+                                           flips)
+                weight = region_match_weights(index, valid, mil)
+                per_pair = region_distillation_terms(t_regions, s_reg, index,
+                                                     weight)
+                keep = cross_view_mask(teacher.num_crops, group.num_crops,
+                                       offset, per_pair.device)
+                keep = keep.unsqueeze(-1) & (weight.sum(-1) > 0)
+                terms.append(per_pair[keep])
+                offset += group.num_crops
+            losses['loss_reg'] = self.reg_weight * torch.cat(terms).mean()
+        if self.inter_weight > 0:
+            t_bag = mil_pool_probs(t_regions, teacher.weights)
+            s_bag = torch.cat([
+                mil_pool_log_probs(s_reg, g.weights)
+                for g, s_reg in zip(student, s_regions)
+            ])
+            losses['loss_inter'] = self.inter_weight * inter_level_loss(
+                t_image, t_bag, s_image, s_bag)
+        return losses
+
+    @torch.no_grad()
+    def update_centres(self, teacher: CropEncoding) -> None:
+        """EMA of the teacher's mean logits, averaged over all processes."""
+        pairs = [(self.image_centre, teacher.image_logits)]
+        if teacher.region_logits is not None:
+            pairs.append((self.region_centre, teacher.region_logits))
+        for centre, logits in pairs:
+            batch_mean = logits.float().flatten(0, -2).mean(0, keepdim=True)
+            all_reduce(batch_mean, op='mean')
+            centre.mul_(self.centre_momentum).add_(
+                batch_mean, alpha=1 - self.centre_momentum)

@@ -1,0 +1,72 @@
+"""DINO-style projection: MLP, bottleneck, L2-normalised prototypes."""
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def build_mlp(in_channels: int, hidden_channels: int, out_channels: int,
+              num_layers: int) -> nn.Sequential:
+    """``num_layers`` linear layers with GELU between them."""
+    dims = [in_channels] + [hidden_channels] * (num_layers - 1)
+    layers = []
+    for d_in, d_out in zip(dims[:-1], dims[1:]):
+        layers += [nn.Linear(d_in, d_out), nn.GELU()]
+    layers.append(nn.Linear(dims[-1], out_channels))
+    mlp = nn.Sequential(*layers)
+    for m in mlp:
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            nn.init.zeros_(m.bias)
+    return mlp
+
+
+class CMDProjector(nn.Module):
+    """Maps image embeddings and region tokens to prototype logits.
+
+    Image and region outputs share one prototype layer, so both are
+    distributions over the same ``K`` prototypes; the MLP before it is
+    shared too unless ``share_mlp=False``. The prototype layer is
+    weight-normalised with its norm fixed to 1 (both the bottleneck feature
+    and every prototype are L2-normalised), as DINO's last layer.
+
+    Args:
+        in_channels (int): Width ``C`` of the embeddings.
+        hidden_channels (int): MLP hidden width.
+        bottleneck_channels (int): Width ``D`` before the prototypes.
+        num_prototypes (int): ``K``.
+        num_layers (int): Linear layers in the MLP (>= 1).
+        share_mlp (bool): Whether regions use the image MLP.
+    """
+
+    def __init__(self, in_channels: int, hidden_channels: int,
+                 bottleneck_channels: int, num_prototypes: int,
+                 num_layers: int, share_mlp: bool) -> None:
+        super().__init__()
+        self.mlp = build_mlp(in_channels, hidden_channels,
+                             bottleneck_channels, num_layers)
+        self.region_mlp = None if share_mlp else build_mlp(
+            in_channels, hidden_channels, bottleneck_channels, num_layers)
+        prototypes = torch.empty(num_prototypes, bottleneck_channels)
+        nn.init.trunc_normal_(prototypes, std=0.02)
+        self.prototypes = nn.Parameter(prototypes)
+        # Set by FreezePrototypesHook: while True the prototypes receive no
+        # gradient (their .grad stays None, so the optimiser skips them).
+        self.freeze_prototypes = False
+
+    def forward(self, x: torch.Tensor, regions: bool = False) -> torch.Tensor:
+        """Prototype logits of ``(..., C)`` inputs.
+
+        Args:
+            x (Tensor): ``(..., C)`` image embeddings or region tokens.
+            regions (bool): Use the region MLP (when not shared).
+
+        Returns:
+            Tensor: ``(..., K)`` cosine logits in [-1, 1].
+        """
+        mlp = self.region_mlp if regions and self.region_mlp is not None \
+            else self.mlp
+        z = F.normalize(mlp(x), dim=-1)
+        w = F.normalize(self.prototypes, dim=-1)
+        if self.freeze_prototypes:
+            w = w.detach()
+        return z @ w.t()

@@ -1,0 +1,14 @@
+"""The CMD loss terms as pure functions of tensors (no config, no registry)."""
+from .distillation import (cross_view_mask, image_distillation_loss,
+                           inter_level_loss, mil_pool_log_probs,
+                           mil_pool_probs, pairwise_cross_entropy,
+                           region_distillation_terms, student_log_probs,
+                           teacher_probs)
+from .region_matching import feature_matching, region_match_weights
+
+__all__ = [
+    'cross_view_mask', 'feature_matching', 'image_distillation_loss',
+    'inter_level_loss', 'mil_pool_log_probs', 'mil_pool_probs',
+    'pairwise_cross_entropy', 'region_distillation_terms',
+    'region_match_weights', 'student_log_probs', 'teacher_probs'
+]

@@ -1,0 +1,3 @@
+from .mil_neck import MILNeck, MILOutput
+
+__all__ = ['MILNeck', 'MILOutput']

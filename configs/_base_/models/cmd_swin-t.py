@@ -1,0 +1,20 @@
+# CMD with Swin-T: regions are the 7x7 cells of its last map (3x3 at 96 px,
+# hence pad_small_map). No class token: the image embedding is the bag.
+model = dict(
+    type='CMD',
+    base_momentum=0.996,
+    num_global_crops=2,
+    backbone=dict(
+        type='SwinTransformer',
+        arch='tiny',
+        img_size=224,
+        drop_path_rate=0.1,
+        pad_small_map=True),
+    neck=dict(type='MILNeck', in_channels=768, embedding='bag'),
+    head=dict(
+        type='CMDHead',
+        in_channels=768,
+        num_prototypes=8192,
+        matching='feature',
+        weighting='mil'),
+)

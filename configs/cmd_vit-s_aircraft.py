@@ -1,0 +1,7 @@
+# CMD pre-training of ViT-S/16 on FGVC-Aircraft, 100 epochs, batch 64.
+_base_ = [
+    '_base_/datasets/aircraft_multicrop.py',
+    '_base_/models/cmd_vit-s.py',
+    '_base_/schedules/cmd_adamw_100e.py',
+    '_base_/default_runtime.py',
+]

@@ -1,0 +1,51 @@
+"""Shared fixtures: tiny generated datasets, never real data."""
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+def write_cub_layout(root: Path,
+                     num_classes: int = 3,
+                     per_class: int = 4,
+                     size: int = 48,
+                     seed: int = 0) -> Path:
+    """Write a tiny dataset in the official CUB-200-2011 layout.
+
+    Half of each class's images go to the train split, half to test. Each
+    class has its own dominant colour so that features can separate them.
+
+    Returns:
+        Path: the ``CUB_200_2011`` folder (the ``data_root`` of a config).
+    """
+    rng = np.random.default_rng(seed)
+    root = Path(root) / 'CUB_200_2011'
+    images, labels, splits, classes = [], [], [], []
+    image_id = 0
+    for c in range(num_classes):
+        folder = f'{c + 1:03d}.Class_{c + 1}'
+        classes.append(f'{c + 1} {folder}')
+        (root / 'images' / folder).mkdir(parents=True, exist_ok=True)
+        colour = rng.integers(0, 256, size=3)
+        for k in range(per_class):
+            image_id += 1
+            noise = rng.integers(-40, 40, size=(size, size, 3))
+            pixels = np.clip(colour + noise, 0, 255).astype(np.uint8)
+            name = f'{folder}/img_{k:04d}.jpg'
+            Image.fromarray(pixels).save(root / 'images' / name)
+            images.append(f'{image_id} {name}')
+            labels.append(f'{image_id} {c + 1}')
+            splits.append(f'{image_id} {int(k < per_class // 2)}')
+    for fname, lines in (('images.txt', images),
+                         ('image_class_labels.txt', labels),
+                         ('train_test_split.txt', splits),
+                         ('classes.txt', classes)):
+        (root / fname).write_text('\n'.join(lines) + '\n')
+    return root
+
+
+@pytest.fixture(scope='session')
+def tiny_cub(tmp_path_factory) -> Path:
+    """A 3-class, 12-image CUB-layout folder shared by the whole session."""
+    return write_cub_layout(tmp_path_factory.mktemp('tiny_cub'))

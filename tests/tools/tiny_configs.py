@@ -1,0 +1,73 @@
+"""Tiny overrides of the real configs, small enough for CPU tests."""
+from pathlib import Path
+
+CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
+
+
+def tiny_pipeline(global_size: int = 32, local_size: int = 16,
+                  num_local: int = 2) -> list:
+    return [
+        dict(type='LoadImageFromFile'),
+        dict(type='CMDMultiCrop', global_size=global_size,
+             num_local=num_local, local_size=local_size),
+        dict(type='PackInputs',
+             meta_keys=['img_path', 'crop_boxes', 'crop_flips']),
+    ]
+
+
+TINY_MODELS = {
+    'vit': dict(
+        backbone=dict(
+            arch=dict(_delete_=True, embed_dims=32, num_layers=2, num_heads=2,
+                      feedforward_channels=64),
+            img_size=32, patch_size=8, drop_path_rate=0.0),
+        neck=dict(in_channels=32, region_pool=1, attn_channels=16),
+        head=dict(in_channels=32, num_prototypes=64, hidden_channels=32,
+                  bottleneck_channels=16)),
+    'swin': dict(
+        backbone=dict(
+            arch=dict(_delete_=True, embed_dims=8, depths=[1, 1, 1, 1],
+                      num_heads=[1, 1, 1, 1]),
+            img_size=64, window_size=2, drop_path_rate=0.0),
+        neck=dict(in_channels=64, attn_channels=16),
+        head=dict(in_channels=64, num_prototypes=64, hidden_channels=32,
+                  bottleneck_channels=16)),
+    'resnet': dict(
+        backbone=dict(depth=18, base_channels=8, stem_channels=8),
+        neck=dict(in_channels=64, attn_channels=16),
+        head=dict(in_channels=64, num_prototypes=64, hidden_channels=32,
+                  bottleneck_channels=16)),
+}
+
+BASE_CONFIGS = {
+    'vit': 'cmd_vit-s_cub.py',
+    'swin': 'cmd_swin-t_cub.py',
+    'resnet': 'cmd_resnet50_cub.py',
+}
+
+
+def write_tiny_config(path: Path, arch: str, data_root: Path,
+                      base: str = None, max_epochs: int = 1,
+                      image_size: int = 32, extra: str = '') -> Path:
+    """Write a config inheriting a real one, shrunk to a tiny model."""
+    base = CONFIGS / (base or BASE_CONFIGS[arch])
+    global_size = 64 if arch == 'swin' else image_size
+    text = f"""
+_base_ = {str(base)!r}
+model = {TINY_MODELS[arch]!r}
+train_dataloader = dict(
+    batch_size=2, num_workers=0, persistent_workers=False,
+    dataset=dict(data_root={str(data_root)!r},
+                 pipeline={tiny_pipeline(global_size, global_size // 2)!r}))
+train_cfg = dict(max_epochs={max_epochs})
+param_scheduler = [
+    dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,
+         convert_to_iter_based=True),
+]
+default_hooks = dict(logger=dict(interval=1),
+                     checkpoint=dict(interval=1, max_keep_ckpts=5))
+randomness = dict(seed=0, deterministic=True)
+{extra}
+"""
+    path.write_text(text)
+    return path
