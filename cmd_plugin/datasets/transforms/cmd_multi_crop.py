@@ -108,8 +108,11 @@ class CMDMultiCrop(BaseTransform):
         if not 0 <= flip_prob <= 1:
             raise ValueError('CMDMultiCrop: flip_prob must lie in [0, 1], '
                              f'got {flip_prob!r}.')
-        global_pipelines = copy.deepcopy(
-            list(global_pipelines or DEFAULT_GLOBAL_PIPELINES))
+        if global_pipelines is None:
+            global_pipelines = DEFAULT_GLOBAL_PIPELINES
+        if local_pipeline is None:
+            local_pipeline = DEFAULT_LOCAL_PIPELINE
+        global_pipelines = copy.deepcopy(list(global_pipelines))
         if not global_pipelines:
             raise ValueError('CMDMultiCrop: global_pipelines must list one '
                              'pipeline per global crop (at least one).')
@@ -128,8 +131,7 @@ class CMDMultiCrop(BaseTransform):
         # transforms) find mmpretrain's transforms even outside a Runner.
         with DefaultScope.overwrite_default_scope('mmpretrain'):
             self.global_pipelines = [Compose(p) for p in global_pipelines]
-            self.local_pipeline = Compose(
-                copy.deepcopy(local_pipeline or DEFAULT_LOCAL_PIPELINE))
+            self.local_pipeline = Compose(copy.deepcopy(local_pipeline))
 
     @property
     def num_global(self) -> int:

@@ -1,0 +1,137 @@
+"""The CMD algorithm: teacher, EMA, centres, gradients, config errors."""
+import numpy as np
+import pytest
+import torch
+
+import cmd_plugin  # noqa: F401
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from tiny_configs import TINY_MODELS
+
+VIT = dict(type='VisionTransformer', out_type='raw',
+           **TINY_MODELS['vit']['backbone'])
+VIT['arch'] = {k: v for k, v in VIT['arch'].items() if k != '_delete_'}
+
+
+def build(**head):
+    cfg = dict(
+        type='CMD',
+        backbone=VIT,
+        neck=dict(type='MILNeck', **TINY_MODELS['vit']['neck']),
+        head=dict(type='CMDHead', **{**TINY_MODELS['vit']['head'], **head}))
+    model = MODELS.build(cfg)
+    model.init_weights()
+    return model
+
+
+def batch(num_images=2, num_local=3):
+    torch.manual_seed(0)
+    inputs = [torch.randn(num_images, 3, 32, 32) for _ in range(2)]
+    inputs += [torch.randn(num_images, 3, 16, 16) for _ in range(num_local)]
+    samples = []
+    for _ in range(num_images):
+        s = DataSample()
+        s.set_metainfo(dict(
+            crop_boxes=np.array([[0, 0, 40, 40], [8, 8, 48, 48]] +
+                                [[10, 10, 30, 30]] * num_local, np.float32),
+            crop_flips=np.array([False, True] + [False] * num_local)))
+        samples.append(s)
+    return inputs, samples
+
+
+def test_loss_terms_and_no_teacher_gradient():
+    model = build()
+    losses = model.loss(*batch())
+    assert set(losses) == {'loss_img', 'loss_reg', 'loss_inter'}
+    sum(losses.values()).backward()
+    assert all(p.grad is None for p in model.teacher.parameters())
+    assert all(not p.requires_grad for p in model.teacher.parameters())
+    assert model.backbone.cls_token.grad is not None
+
+
+def test_teacher_starts_as_student_copy():
+    model = build()
+    for t, s in zip(model.teacher['backbone'].parameters(),
+                    model.backbone.parameters()):
+        assert torch.equal(t, s)
+
+
+def test_ema_update_follows_formula():
+    model = build()
+    model.momentum = 0.9
+    with torch.no_grad():
+        for p in model.backbone.parameters():
+            p.add_(1.0)
+    before = [p.clone() for p in model.teacher['backbone'].parameters()]
+    model.update_teacher()
+    for t, b, s in zip(model.teacher['backbone'].parameters(), before,
+                       model.backbone.parameters()):
+        assert torch.allclose(t, 0.9 * b + 0.1 * s, atol=1e-6)
+
+
+def test_centres_move_towards_teacher_mean():
+    model = build(centre_momentum=0.9)
+    inputs, samples = batch()
+    with torch.no_grad():
+        teacher = model.encode(list(model.teacher.values()), inputs[:2])
+    model.loss(inputs, samples)
+    expected = 0.1 * teacher.image_logits.flatten(0, 1).mean(0)
+    assert torch.allclose(model.head.image_centre[0], expected, atol=1e-5)
+    expected_reg = 0.1 * teacher.region_logits.flatten(0, 2).mean(0)
+    assert torch.allclose(model.head.region_centre[0], expected_reg,
+                          atol=1e-5)
+
+
+def test_inter_gradient_reaches_mil_neck_and_zero_weight_removes_it():
+    only_inter = build(img_weight=0.0, reg_weight=0.0, inter_weight=1.0)
+    losses = only_inter.loss(*batch())
+    assert set(losses) == {'loss_inter'}
+    losses['loss_inter'].backward()
+    grad = only_inter.neck.attn_score.weight.grad
+    assert grad is not None and grad.abs().sum() > 0
+
+    no_inter = build(inter_weight=0.0, weighting='uniform')
+    losses = no_inter.loss(*batch())
+    assert 'loss_inter' not in losses
+    sum(losses.values()).backward()
+    grad = no_inter.neck.attn_score.weight.grad
+    assert grad is None or grad.abs().sum() == 0
+
+
+def test_geometric_matching_and_missing_boxes():
+    model = build(matching='geometric')
+    losses = model.loss(*batch())
+    assert torch.isfinite(losses['loss_reg'])
+    inputs, _ = batch()
+    with pytest.raises(ValueError, match='crop_boxes'):
+        model.loss(inputs, [DataSample() for _ in range(2)])
+
+
+def test_frozen_prototypes_get_no_gradient():
+    model = build()
+    model.head.projector.freeze_prototypes = True
+    sum(model.loss(*batch()).values()).backward()
+    assert model.head.projector.prototypes.grad is None
+    assert model.head.projector.mlp[0].weight.grad is not None
+
+
+@pytest.mark.parametrize('head, message', [
+    (dict(matching='nearest'), "Valid choices are \\['feature', 'geometric'"),
+    (dict(weighting='attention'), 'Valid choices'),
+    (dict(img_weight=-1.0), 'img_weight'),
+    (dict(img_weight=0.0, reg_weight=0.0, inter_weight=0.0), 'all 0'),
+    (dict(teacher_temp=0.0), 'teacher_temp'),
+])
+def test_invalid_head_config(head, message):
+    with pytest.raises(ValueError, match=message):
+        build(**head)
+
+
+def test_backbone_without_patch_tokens_fails_on_first_step():
+    cfg = dict(
+        type='CMD', backbone=dict(VIT, out_type='cls_token'),
+        neck=dict(type='MILNeck', **TINY_MODELS['vit']['neck']),
+        head=dict(type='CMDHead', **TINY_MODELS['vit']['head']))
+    model = MODELS.build(cfg)
+    with pytest.raises(ValueError, match='model.backbone.out_type'):
+        model.loss(*batch())
