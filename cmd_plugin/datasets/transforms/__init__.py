@@ -1,3 +1,4 @@
 from .cmd_multi_crop import CMDMultiCrop
+from .load_image_robust import LoadImageRobust
 
-__all__ = ['CMDMultiCrop']
+__all__ = ['CMDMultiCrop', 'LoadImageRobust']
