@@ -1,7 +1,8 @@
 """Tiny overrides of the real configs, small enough for CPU tests."""
+import uuid
 from pathlib import Path
 
-CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
+CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 
 
 def tiny_pipeline(global_size: int = 32, local_size: int = 16,
@@ -67,6 +68,9 @@ param_scheduler = [
 default_hooks = dict(logger=dict(interval=1),
                      checkpoint=dict(interval=1, max_keep_ckpts=5))
 randomness = dict(seed=0, deterministic=True)
+# mmengine names the default scope after a one-second timestamp: runners
+# built within the same second in one process would otherwise share it.
+experiment_name = {path.stem + '_' + uuid.uuid4().hex[:8]!r}
 {extra}
 """
     path.write_text(text)

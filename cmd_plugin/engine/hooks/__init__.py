@@ -1,5 +1,11 @@
+from .bad_image_count_hook import BadImageCountHook
 from .freeze_prototypes_hook import FreezePrototypesHook
+from .knn_monitor_hook import KNNMonitorHook
+from .non_finite_loss_hook import NonFiniteLossHook
 from .teacher_momentum_hook import TeacherMomentumHook
 from .teacher_temperature_hook import TeacherTemperatureHook
 
-__all__ = ['FreezePrototypesHook', 'TeacherMomentumHook', 'TeacherTemperatureHook']
+__all__ = [
+    'BadImageCountHook', 'FreezePrototypesHook', 'KNNMonitorHook',
+    'NonFiniteLossHook', 'TeacherMomentumHook', 'TeacherTemperatureHook'
+]

@@ -1,3 +1,4 @@
 from .cmd import CMD
+from .feature_extractor import CMDFeatureExtractor
 
-__all__ = ['CMD']
+__all__ = ['CMD', 'CMDFeatureExtractor']

@@ -1,0 +1,4 @@
+from .knn_metric import KNNAccuracy
+from .retrieval_metric import FineGrainedRetrieval
+
+__all__ = ['FineGrainedRetrieval', 'KNNAccuracy']

@@ -1,0 +1,123 @@
+"""Pick the teacher's or the student's weights out of a CMD checkpoint.
+
+The state dict of a :class:`CMD` pre-training model holds the student as
+``backbone.*``, ``neck.*``, ``head.*`` and the EMA teacher as
+``teacher.backbone.*``, ``teacher.neck.*``, ``teacher.projector.*``. The
+evaluation models and the linear-probe initialiser load one network's
+backbone (and neck) from it, strictly: a key that does not fit is an error,
+never a silently random layer.
+"""
+from typing import Dict, Mapping, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from cmd_plugin.utils.checkpoint_conversion import match_reference
+
+NETWORKS = ('teacher', 'student')
+StateDict = Dict[str, torch.Tensor]
+
+
+def check_network(network: str, config_key: str) -> None:
+    """Raise a ValueError naming ``config_key`` for an unknown network."""
+    if network not in NETWORKS:
+        raise ValueError(f'Unknown {config_key}={network!r}. Valid choices '
+                         f'are {list(NETWORKS)}.')
+
+
+def checkpoint_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
+    """Tell how a checkpoint's state dict stores its network(s).
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The checkpoint's state dict.
+
+    Returns:
+        str: ``'cmd'`` (a CMD pre-training checkpoint: it has
+        ``teacher.backbone.*`` keys; the student is ``backbone.*``, ...),
+        ``'model'`` (another model with ``backbone.*`` keys, e.g. an
+        mmpretrain classifier: one network, read as the student) or
+        ``'backbone'`` (neither prefix: every key is a backbone key, as
+        written by ``tools/extract_backbone.py`` and
+        ``tools/convert_pretrained.py``).
+    """
+    if any(k.startswith('teacher.backbone.') for k in state_dict):
+        return 'cmd'
+    if any(k.startswith('backbone.') for k in state_dict):
+        return 'model'
+    return 'backbone'
+
+
+def select_network(state_dict: Mapping[str, torch.Tensor],
+                   network: str,
+                   parts: Sequence[str],
+                   config_key: str = 'network') -> Tuple[StateDict, str]:
+    """Select the ``parts`` of one network of a checkpoint's state dict.
+
+    See :func:`checkpoint_layout` for the layouts read. In a ``'cmd'``
+    checkpoint the teacher's parts are ``teacher.<part>.*`` and the
+    student's ``<part>.*``; a ``'model'`` checkpoint has the student only; a
+    ``'backbone'`` checkpoint gives its keys to the backbone whatever
+    ``network`` says.
+
+    Args:
+        state_dict (Mapping[str, Tensor]): The checkpoint's state dict.
+        network (str): ``'teacher'`` or ``'student'``.
+        parts (Sequence[str]): Sub-modules to select, e.g.
+            ``('backbone', 'neck')``.
+        config_key (str): The config key that sets ``network``, named in
+            errors. Defaults to ``'network'``.
+
+    Returns:
+        tuple[dict[str, Tensor], str]: The selected weights with keys
+        ``<part>.<name>``, and a description of where they came from (for
+        error messages).
+
+    Raises:
+        ValueError: The checkpoint has no weights of the requested network.
+    """
+    check_network(network, config_key)
+    layout = checkpoint_layout(state_dict)
+    if layout == 'backbone':
+        return ({f'backbone.{k}': v for k, v in state_dict.items()},
+                "a checkpoint without 'backbone.*' or 'teacher.backbone.*' "
+                'keys, read as backbone-only')
+    if network == 'teacher' and layout != 'cmd':
+        raise ValueError(
+            f"{config_key}='teacher', but the checkpoint has no "
+            "'teacher.backbone.*' keys (its top-level names are "
+            f'{sorted({k.split(".")[0] for k in state_dict})}). Set '
+            f"{config_key}='student'.")
+    prefix = 'teacher.' if network == 'teacher' else ''
+    selected = {
+        k[len(prefix):]: v
+        for k, v in state_dict.items()
+        if any(k.startswith(f'{prefix}{part}.') for part in parts)
+    }
+    where = ', '.join(f"'{prefix}{part}.*'" for part in parts)
+    return selected, f'the {network} weights {where}'
+
+
+def check_weights(module: nn.Module, weights: Mapping[str, torch.Tensor],
+                  source: str, hint: str) -> StateDict:
+    """Check that ``weights`` fit ``module`` exactly: keys and shapes.
+
+    Args:
+        module (nn.Module): The module the weights are for.
+        weights (Mapping[str, Tensor]): Its state dict from a checkpoint.
+        source (str): Where the weights come from, for the error message.
+        hint (str): Which config keys to change, for the error message.
+
+    Returns:
+        dict[str, Tensor]: ``weights`` in the module's key order, missing
+        ``num_batches_tracked`` buffers filled with 0.
+
+    Raises:
+        ValueError: Missing or unexpected keys, or differing shapes; the
+            message names the first ones, ``source`` and ``hint``.
+    """
+    try:
+        return match_reference(dict(weights), module.state_dict())
+    except ValueError as err:
+        raise ValueError(f'{type(module).__name__} cannot load {source}: '
+                         f'{err} {hint}') from err
+
