@@ -8,7 +8,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 def tiny_pipeline(global_size: int = 32, local_size: int = 16,
                   num_local: int = 2) -> list:
     return [
-        dict(type='LoadImageFromFile'),
+        dict(type='LoadImageRobust', on_bad_image='skip'),
         dict(type='CMDMultiCrop', global_size=global_size,
              num_local=num_local, local_size=local_size),
         dict(type='PackInputs',

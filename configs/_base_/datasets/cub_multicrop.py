@@ -10,7 +10,9 @@ data_preprocessor = dict(
     to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    # Converts odd-but-valid files (grayscale, CMYK, 16-bit, palette, tiny)
+    # and skips unreadable ones with a warning ('raise' to stop instead).
+    dict(type='LoadImageRobust', on_bad_image='skip'),
     dict(type='CMDMultiCrop',
          global_size=224, global_scale=(0.25, 1.0),
          num_local=10, local_size=96, local_scale=(0.05, 0.25)),

@@ -35,8 +35,11 @@ train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
 auto_scale_lr = dict(base_batch_size=64)
 
 # Teacher schedules: temperature 0.04 -> 0.07 over 30 epochs, momentum
-# cosine to 1, prototypes frozen in epoch 1.
+# cosine to 1, prototypes frozen in epoch 1. Safety: stop before a
+# checkpoint when a loss term turns NaN/inf; log skipped unreadable images.
 custom_hooks = [
+    dict(type='NonFiniteLossHook'),
+    dict(type='BadImageCountHook'),
     dict(type='TeacherTemperatureHook', start=0.04, end=0.07,
          warmup_epochs=30),
     dict(type='TeacherMomentumHook', start=0.996, end=1.0),
