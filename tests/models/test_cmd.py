@@ -13,10 +13,10 @@ VIT = dict(type='VisionTransformer', out_type='raw',
 VIT['arch'] = {k: v for k, v in VIT['arch'].items() if k != '_delete_'}
 
 
-def build(**head):
+def build(backbone=None, **head):
     cfg = dict(
         type='CMD',
-        backbone=VIT,
+        backbone=dict(VIT, **(backbone or {})),
         neck=dict(type='MILNeck', **TINY_MODELS['vit']['neck']),
         head=dict(type='CMDHead', **{**TINY_MODELS['vit']['head'], **head}))
     model = MODELS.build(cfg)
@@ -54,6 +54,22 @@ def test_teacher_starts_as_student_copy():
     for t, s in zip(model.teacher['backbone'].parameters(),
                     model.backbone.parameters()):
         assert torch.equal(t, s)
+
+
+def test_teacher_stays_in_eval_mode_without_drop_path():
+    model = build(backbone=dict(drop_path_rate=0.5))
+    model.train()
+    assert model.backbone.training and not model.teacher.training
+    assert not any(m.training for m in model.teacher.modules())
+    crops = [torch.randn(2, 3, 32, 32)] * 2
+    with torch.no_grad():
+        first = model.encode(list(model.teacher.values()), crops)
+        second = model.encode(list(model.teacher.values()), crops)
+    assert torch.equal(first.image_logits, second.image_logits)
+    # the student, in train mode, does drop paths
+    student = model.encode(model._student_modules(), crops)
+    again = model.encode(model._student_modules(), crops)
+    assert not torch.equal(student.image_logits, again.image_logits)
 
 
 def test_ema_update_follows_formula():

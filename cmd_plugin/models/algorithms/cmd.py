@@ -34,6 +34,9 @@ class CMD(BaseSelfSupervisor):
     teacher is an exponential moving average of the student's backbone,
     neck and projection, sees only the global crops and never receives
     gradients. Crops of one resolution go through the backbone together.
+    The teacher always runs in eval mode: no drop path or dropout (as DINO's
+    teacher, built without them), and BatchNorm uses the running statistics
+    it copies from the student at every EMA step.
 
     Args:
         backbone (dict): Any mmpretrain backbone; a ViT needs
@@ -91,6 +94,12 @@ class CMD(BaseSelfSupervisor):
         super().init_weights()
         for t, s in zip(self.teacher.values(), self._student_modules()):
             t.load_state_dict(s.state_dict())
+
+    def train(self, mode: bool = True) -> 'CMD':
+        """Set the student's mode; the teacher stays in eval mode."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
 
     @torch.no_grad()
     def update_teacher(self) -> None:
