@@ -1,0 +1,565 @@
+"""Time CMD training steps: one config, or two interleaved for a fair ratio.
+
+    python tools/benchmark.py CONFIG [--compare CONFIG2]
+        [--iters N] [--warmup W] [--batch-size B] [--device cpu|cuda]
+        [--amp] [--json PATH] [--num-local M] [--image-size W H]
+        [--threads T] [--cfg-options k=v ...] [--compare-cfg-options k=v ...]
+
+For every config the script builds the model exactly as training does
+(``data_preprocessor`` from the config, ``init_weights``, the optimiser from
+``optim_wrapper``) and a real multi-crop batch: the config's own train
+pipeline runs on a generated ``W x H`` image (500 x 375 by default, the size
+of a CUB photo; the loading transforms, those named ``Load*`` such as
+``LoadImageFromFile``, are skipped, so no dataset is needed),
+``PackInputs`` packs it and mmengine's ``default_collate`` batches it.
+
+One timed step is ``model.train_step``: data preprocessing, the forward pass
+of student and teacher (including the EMA teacher update inside
+``CMD.loss``), backward, gradient clipping and the optimiser step. With
+``--compare`` both models live in one process and their steps alternate
+(A, B, A, B, ...) so that machine noise hits both alike.
+
+Reported per config: median step time and its spread (IQR, min, max),
+images/s, peak memory, the data pipeline's time per image (per transform),
+FLOPs per image (``torch.utils.flop_counter.FlopCounterMode`` on one extra,
+untimed step) and, on CUDA, MFU against the GPU's dense bf16 peak.
+
+Peak memory of a config = the bytes its model holds before a step
+(parameters, buffers, gradients, optimiser state; counted from the tensors)
+plus the growth of the device's memory during the step (CUDA:
+``torch.cuda.max_memory_allocated``; CPU: the process's peak resident set
+size, ``getrusage(RUSAGE_SELF).ru_maxrss``, whose high-water mark is reset
+before every step through ``/proc/self/clear_refs`` after returning free heap
+pages with ``malloc_trim``). It is the most over the timed steps, and does
+not count the other config's model in a ``--compare`` run.
+
+``--amp`` runs the forward pass under bf16 autocast through mmengine's
+``AmpOptimWrapper`` (as ``tools/train.py --amp``). mmengine supports that
+wrapper on accelerators only, so on CPU ``--amp`` is ignored with a note and
+the step runs in fp32.
+"""
+import argparse
+import ctypes
+import ctypes.util
+import json
+import os
+import platform
+import random
+import resource
+import sys
+import time
+from copy import deepcopy
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+from mmengine.dataset import default_collate
+from mmengine.logging import MMLogger
+from mmengine.optim import OptimWrapper, build_optim_wrapper
+from mmengine.registry import DefaultScope
+from torch.utils.flop_counter import FlopCounterMode
+
+import cmd_plugin  # noqa: F401  (registers CMD, CMDMultiCrop, ...)
+import mmpretrain
+from cmd_plugin.models.algorithms.cmd import CMD
+from mmpretrain.registry import MODELS, TRANSFORMS
+
+MB = 2**20
+
+# Dense (no sparsity) bf16 tensor-core peaks in FLOP/s, matched in order
+# against torch.cuda.get_device_name().
+BF16_PEAK_FLOPS = (
+    ('H100 NVL', 835e12),
+    ('H100 PCIe', 756e12),
+    ('H100', 989e12),
+    ('H200', 989e12),
+    ('A100', 312e12),
+)
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Time CMD training steps (forward, backward, optimiser '
+        'step and EMA teacher update) on a generated multi-crop batch.')
+    parser.add_argument('config', help='config file path')
+    parser.add_argument('--compare', metavar='CONFIG2',
+                        help='second config, timed interleaved with CONFIG')
+    parser.add_argument('--iters', type=int, default=10,
+                        help='timed steps per config (default: 10)')
+    parser.add_argument('--warmup', type=int, default=2,
+                        help='untimed steps per config first (default: 2)')
+    parser.add_argument('--batch-size', type=int, default=2,
+                        help='images per step (default: 2)')
+    parser.add_argument('--device', choices=['cpu', 'cuda'], default='cpu')
+    parser.add_argument('--amp', action='store_true',
+                        help='bf16 autocast on CUDA; ignored on CPU')
+    parser.add_argument('--json', metavar='PATH',
+                        help='write the results to this JSON file')
+    parser.add_argument('--num-local', type=int, metavar='M',
+                        help="override CMDMultiCrop's num_local")
+    parser.add_argument('--image-size', type=int, nargs=2, default=[500, 375],
+                        metavar=('W', 'H'),
+                        help='size of the generated input image '
+                        '(default: 500 375, a typical CUB photo)')
+    parser.add_argument('--threads', type=int,
+                        help="torch CPU threads (default: torch's choice)")
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction, default={},
+        help='override entries of both configs, e.g. '
+        'model.head.num_prototypes=4096')
+    parser.add_argument(
+        '--compare-cfg-options', nargs='+', action=DictAction, default={},
+        help='override entries of CONFIG2 only (after --cfg-options), e.g. '
+        'model.neck.attention=none model.head.reg_weight=0')
+    args = parser.parse_args(argv)
+    for name in ('iters', 'batch_size'):
+        if getattr(args, name) < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1')
+    if args.warmup < 0:
+        parser.error('--warmup must be >= 0')
+    if args.threads is not None and args.threads < 1:
+        parser.error('--threads must be >= 1')
+    if min(args.image_size) < 1:
+        parser.error('--image-size needs two positive sides')
+    if args.compare_cfg_options and not args.compare:
+        parser.error('--compare-cfg-options needs --compare')
+    return args
+
+
+def train_pipeline_of(cfg: Config) -> list:
+    """The train pipeline list, looking through dataset wrappers."""
+    dataset = cfg.get('train_dataloader', {}).get('dataset')
+    while dataset is not None and 'pipeline' not in dataset:
+        dataset = dataset.get('dataset')
+    if dataset is None:
+        raise SystemExit('The config has no train_dataloader.dataset.pipeline '
+                         '(looked through dataset wrappers too).')
+    return dataset['pipeline']
+
+
+def transform_name(transform: dict) -> str:
+    """Registered name of a transform config, without a scope prefix."""
+    name = transform.get('type')
+    name = name if isinstance(name, str) else name.__name__
+    return name.rsplit('.', 1)[-1]
+
+
+def is_multi_crop(transform: dict) -> bool:
+    return transform_name(transform) == 'CMDMultiCrop'
+
+
+def reads_files(transform: dict) -> bool:
+    """Loading transforms (``LoadImageFromFile``, ``LoadImageRobust``, ...),
+    which the benchmark replaces by a generated image."""
+    return transform_name(transform).startswith('Load')
+
+
+def load_config(path: str, options: Dict,
+                num_local: Optional[int]) -> Config:
+    """Read a config, apply ``--cfg-options`` and ``--num-local``.
+
+    Raises:
+        SystemExit: if the file is missing, the model is not a :class:`CMD`
+            or the pipeline has no ``CMDMultiCrop``.
+    """
+    if not Path(path).is_file():
+        raise SystemExit(f'Config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if options:
+        cfg.merge_from_dict(options)
+    model_type = cfg.get('model', {}).get('type')
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model_cls = MODELS.get(model_type) if model_type else None
+    if not (isinstance(model_cls, type) and issubclass(model_cls, CMD)):
+        raise SystemExit(
+            f'{path}: model type is {model_type!r}, not CMD. '
+            'tools/benchmark.py times CMD training steps (CMD.loss with its '
+            'EMA teacher); pass a CMD config such as configs/cmd_vit-s_cub.py '
+            'or its DINO variant configs/dino_vit-s_cub.py.')
+    crops = [t for t in train_pipeline_of(cfg) if is_multi_crop(t)]
+    if len(crops) != 1:
+        raise SystemExit(f'{path}: the train pipeline needs exactly one '
+                         f'CMDMultiCrop, found {len(crops)}.')
+    if num_local is not None:
+        crops[0]['num_local'] = num_local
+    return cfg
+
+
+def build_pipeline(cfg: Config) -> list:
+    """The config's train transforms except the loading ones, built."""
+    with DefaultScope.overwrite_default_scope(
+            cfg.get('default_scope', 'mmpretrain')):
+        return [
+            TRANSFORMS.build(deepcopy(t)) for t in train_pipeline_of(cfg)
+            if not reads_files(t)
+        ]
+
+
+def make_batches(pipeline: list, image: np.ndarray, batch_size: int,
+                 num_batches: int) -> tuple:
+    """Run the pipeline on ``image`` and collate ``num_batches`` batches.
+
+    Returns:
+        tuple: the batches and ``{transform name: [seconds per image]}``.
+    """
+    times = {type(t).__name__: [] for t in pipeline}
+    batches = []
+    for b in range(num_batches):
+        samples = []
+        for i in range(batch_size):
+            results = dict(img=image.copy(), img_shape=image.shape[:2],
+                           ori_shape=image.shape[:2],
+                           img_path='generated.jpg',
+                           sample_idx=b * batch_size + i)
+            for transform in pipeline:
+                start = time.perf_counter()
+                results = transform(results)
+                times[type(transform).__name__].append(time.perf_counter() -
+                                                       start)
+            samples.append(results)
+        batches.append(default_collate(samples))
+    return batches, times
+
+
+def state_bytes(model: torch.nn.Module, optim_wrapper: OptimWrapper) -> int:
+    """Bytes of the model's parameters, buffers, gradients, optimiser state."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    tensors += [p.grad for p in model.parameters() if p.grad is not None]
+    for state in optim_wrapper.optimizer.state.values():
+        tensors += [v for v in state.values() if torch.is_tensor(v)]
+    seen, total = set(), 0
+    for t in tensors:
+        if t.data_ptr() not in seen:
+            seen.add(t.data_ptr())
+            total += t.numel() * t.element_size()
+    return total
+
+
+class MemoryProbe:
+    """Growth of device memory during one step, in bytes.
+
+    CUDA: ``max_memory_allocated`` minus ``memory_allocated`` before the
+    step. CPU: peak resident set size (``ru_maxrss``) minus the resident set
+    size before the step, with the kernel's high-water mark reset first.
+    """
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.before = 0
+        libc_name = ctypes.util.find_library('c')
+        libc = ctypes.CDLL(libc_name) if libc_name else None
+        self._trim = getattr(libc, 'malloc_trim', None)
+        self.peak_resettable = device.type == 'cuda' or self._reset_rss_peak()
+        if device.type == 'cuda':
+            self.method = 'torch.cuda.max_memory_allocated'
+        elif self.peak_resettable:
+            self.method = ('CPU: peak RSS growth per step '
+                           '(getrusage ru_maxrss, high-water mark reset '
+                           'through /proc/self/clear_refs)')
+        else:
+            self.method = ('CPU: ru_maxrss growth without reset '
+                           '(/proc/self/clear_refs not writable); a lower '
+                           'bound for all but the largest config')
+
+    @staticmethod
+    def _reset_rss_peak() -> bool:
+        try:
+            with open('/proc/self/clear_refs', 'w') as f:
+                f.write('5')
+        except OSError:
+            return False
+        return True
+
+    @staticmethod
+    def _rss() -> int:
+        with open('/proc/self/statm') as f:
+            return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+    @staticmethod
+    def _max_rss() -> int:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    def start(self) -> None:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.before = torch.cuda.memory_allocated(self.device)
+            return
+        if self._trim is not None:
+            self._trim(0)
+        if self.peak_resettable:
+            self._reset_rss_peak()
+            self.before = self._rss()
+        else:
+            self.before = self._max_rss()
+
+    def growth(self) -> int:
+        if self.device.type == 'cuda':
+            return torch.cuda.max_memory_allocated(self.device) - self.before
+        return max(self._max_rss() - self.before, 0)
+
+
+def run_label(config: str, options: Dict) -> str:
+    label = Path(config).stem
+    if options:
+        label += ' ' + ' '.join(f'{k}={v}' for k, v in options.items())
+    return label
+
+
+class Run:
+    """One config's model, optimiser, batches and measurements.
+
+    Args:
+        config (str): Config path.
+        options (dict): The ``--cfg-options`` applied to it.
+        cfg (Config): The config, as :func:`load_config` returns it.
+        args (argparse.Namespace): Command-line arguments.
+        device (torch.device): Where to run.
+    """
+
+    def __init__(self, config: str, options: Dict, cfg: Config,
+                 args: argparse.Namespace, device: torch.device) -> None:
+        self.name = run_label(config, options)
+        self.config, self.options = config, options
+        self.batch_size = args.batch_size
+        self.device = device
+        self.amp = args.amp and device.type == 'cuda'
+        pipeline = build_pipeline(cfg)
+        self.multi_crop = next(t for t in pipeline
+                               if type(t).__name__ == 'CMDMultiCrop')
+        w, h = args.image_size
+        image = np.random.default_rng(0).integers(
+            0, 256, size=(h, w, 3), dtype=np.uint8)
+        self.batches, self.pipeline_times = make_batches(
+            pipeline, image, args.batch_size,
+            num_batches=min(args.iters + args.warmup, 4))
+
+        model_cfg = deepcopy(cfg.model)
+        if cfg.get('data_preprocessor') is not None:
+            model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
+        with DefaultScope.overwrite_default_scope(
+                cfg.get('default_scope', 'mmpretrain')):
+            self.model = MODELS.build(model_cfg)
+        self.model.init_weights()
+        self.model.to(device).train()
+        optim_cfg = deepcopy(cfg.optim_wrapper)
+        if self.amp:
+            if optim_cfg.get('type', 'OptimWrapper') != 'OptimWrapper':
+                raise SystemExit(f'{config}: --amp needs optim_wrapper.type='
+                                 f'OptimWrapper, got {optim_cfg.type!r}.')
+            optim_cfg.update(type='AmpOptimWrapper', dtype='bfloat16')
+        self.optim_wrapper = build_optim_wrapper(self.model, optim_cfg)
+        self.step_s: List[float] = []
+        self.peak_bytes = 0
+        self.flops_per_step = 0
+        self._calls = 0
+
+    def _sync(self) -> None:
+        if self.device.type == 'cuda':
+            torch.cuda.synchronize(self.device)
+
+    def step(self) -> float:
+        """One training step on the next batch; returns its seconds."""
+        batch = self.batches[self._calls % len(self.batches)]
+        self._calls += 1
+        self._sync()
+        start = time.perf_counter()
+        self.model.train_step(batch, self.optim_wrapper)
+        self._sync()
+        return time.perf_counter() - start
+
+    def timed_step(self, probe: MemoryProbe) -> None:
+        """A step whose time and peak memory are recorded."""
+        held = state_bytes(self.model, self.optim_wrapper)
+        probe.start()
+        seconds = self.step()
+        self.peak_bytes = max(self.peak_bytes, held + probe.growth())
+        self.step_s.append(seconds)
+
+    def count_flops(self) -> None:
+        """FLOPs of one full step (untimed), as counted by torch."""
+        with FlopCounterMode(display=False) as counter:
+            self.step()
+        self.flops_per_step = counter.get_total_flops()
+
+    def crop_sizes(self) -> List[int]:
+        crop = self.multi_crop
+        return ([crop.global_size] * crop.num_global +
+                [crop.local_size] * crop.num_local)
+
+    def report(self, peak_flops: Optional[float]) -> dict:
+        steps = np.asarray(self.step_s)
+        q25, median, q75 = np.percentile(steps, [25, 50, 75])
+        per_transform = {
+            k: float(np.median(v))
+            for k, v in self.pipeline_times.items()
+        }
+        mfu = None
+        if peak_flops:
+            mfu = self.flops_per_step / median / peak_flops
+        return dict(
+            name=self.name,
+            config=self.config,
+            cfg_options=self.options,
+            crop_sizes=self.crop_sizes(),
+            batch_size=self.batch_size,
+            amp=self.amp,
+            params_m=sum(p.numel() for p in self.model.parameters()
+                         if p.requires_grad) / 1e6,
+            step_s=float(median),
+            step_s_iqr=float(q75 - q25),
+            step_s_min=float(steps.min()),
+            step_s_max=float(steps.max()),
+            step_s_all=[float(s) for s in steps],
+            images_per_s=self.batch_size / float(median),
+            peak_mem_mb=self.peak_bytes / MB,
+            pipeline_s_per_image=float(sum(per_transform.values())),
+            pipeline_s_per_transform=per_transform,
+            flops_per_image=self.flops_per_step / self.batch_size,
+            mfu=mfu,
+        )
+
+
+def cpu_model() -> str:
+    try:
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                if line.startswith('model name'):
+                    return line.split(':', 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or 'unknown'
+
+
+def bf16_peak(device: torch.device) -> Optional[float]:
+    """Dense bf16 peak FLOP/s of the GPU, or None if not in the table."""
+    if device.type != 'cuda':
+        return None
+    name = torch.cuda.get_device_name(device)
+    return next((peak for key, peak in BF16_PEAK_FLOPS if key in name), None)
+
+
+def machine(device: torch.device, probe: MemoryProbe,
+            load_before: float) -> dict:
+    """What the figures were measured on. ``load_avg_1m`` (before, after)
+    above ``cpu_count`` means other processes competed for the CPU."""
+    return dict(
+        cpu=cpu_model(),
+        cpu_count=os.cpu_count(),
+        load_avg_1m=[load_before, os.getloadavg()[0]],
+        torch=torch.__version__,
+        mmpretrain=mmpretrain.__version__,
+        python=platform.python_version(),
+        threads=torch.get_num_threads(),
+        device=device.type,
+        device_name=(torch.cuda.get_device_name(device)
+                     if device.type == 'cuda' else cpu_model()),
+        bf16_peak_flops=bf16_peak(device),
+        memory_method=probe.method,
+    )
+
+
+def fmt(value: Optional[float], spec: str) -> str:
+    return 'n/a' if value is None else format(value, spec)
+
+
+def print_report(result: dict, log: Callable[[str], None]) -> None:
+    m = result['machine']
+    log(f"\nmachine: {m['device_name']} | device {m['device']} | torch "
+        f"{m['torch']} | {m['threads']} threads | load average "
+        f"{m['load_avg_1m'][0]:.2f} -> {m['load_avg_1m'][1]:.2f} on "
+        f"{m['cpu_count']} CPUs")
+    log(f"peak memory: {m['memory_method']}")
+    for r in result['runs']:
+        log(f"\n== {r['name']}")
+        log(f"  crops {r['crop_sizes']}, batch {r['batch_size']}, "
+            f"{r['params_m']:.2f} M trainable params, amp {r['amp']}")
+        log(f"  step       {r['step_s']:.4f} s/iter median "
+            f"(IQR {r['step_s_iqr']:.4f}, min {r['step_s_min']:.4f}, "
+            f"max {r['step_s_max']:.4f}, n={len(r['step_s_all'])})")
+        log(f"  throughput {r['images_per_s']:.2f} images/s")
+        log(f"  peak mem   {r['peak_mem_mb']:.1f} MB")
+        log(f"  pipeline   {r['pipeline_s_per_image'] * 1e3:.2f} ms/image "
+            + ', '.join(f'{k} {v * 1e3:.2f}'
+                        for k, v in r['pipeline_s_per_transform'].items()))
+        flops = r['flops_per_image']
+        log(f"  FLOPs      {fmt(flops and flops / 1e9, '.2f')} GFLOP/image, "
+            f"MFU {fmt(r['mfu'] and r['mfu'] * 100, '.2f')} %"
+            + ('' if m['bf16_peak_flops'] else ' (device peak unknown)'))
+    if result['ratio_step_s'] is not None:
+        log(f"\nstep time ratio (first / second): "
+            f"{result['ratio_step_s']:.3f} (ratio of medians), "
+            f"{result['ratio_step_s_paired']:.3f} (median of the "
+            "per-iteration ratios)")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> dict:
+    args = parse_args(argv)
+    if args.device == 'cuda' and not torch.cuda.is_available():
+        raise SystemExit('--device cuda, but torch sees no CUDA GPU '
+                         '(torch.cuda.is_available() is False); use '
+                         '--device cpu.')
+    if args.amp and args.device == 'cpu':
+        print('note: --amp is ignored on CPU (mmengine runs AmpOptimWrapper '
+              'on accelerators only); the step runs in fp32.')
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    random.seed(0)
+    np.random.seed(0)
+    torch.manual_seed(0)
+    # Keep the build logs (init_weights, paramwise options) quiet.
+    MMLogger.get_instance('benchmark', log_level='WARNING')
+    device = torch.device(args.device)
+    probe = MemoryProbe(device)
+    load_before = os.getloadavg()[0]
+
+    specs = [(args.config, dict(args.cfg_options))]
+    if args.compare:
+        specs.append((args.compare, {
+            **args.cfg_options,
+            **args.compare_cfg_options
+        }))
+    # check every config before building any model
+    cfgs = [load_config(c, opts, args.num_local) for c, opts in specs]
+    runs = [
+        Run(config, opts, cfg, args, device)
+        for (config, opts), cfg in zip(specs, cfgs)
+    ]
+    for _ in range(args.warmup):
+        for run in runs:
+            run.step()
+    for _ in range(args.iters):  # interleaved: A, B, A, B, ...
+        for run in runs:
+            run.timed_step(probe)
+    for run in runs:
+        run.count_flops()
+
+    peak = bf16_peak(device)
+    result = dict(
+        command=' '.join(['python tools/benchmark.py'] + list(
+            argv if argv is not None else sys.argv[1:])),
+        iters=args.iters,
+        warmup=args.warmup,
+        image_size=list(args.image_size),
+        runs=[run.report(peak) for run in runs],
+        ratio_step_s=None,
+        ratio_step_s_paired=None,
+        machine=machine(device, probe, load_before),
+    )
+    if len(runs) == 2:
+        first, second = (np.asarray(run.step_s) for run in runs)
+        result['ratio_step_s'] = float(np.median(first) / np.median(second))
+        # steps i of both configs ran back to back, under the same load
+        result['ratio_step_s_paired'] = float(np.median(first / second))
+    print_report(result, print)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + '\n')
+        print(f'\nwrote {args.json}')
+    return result
+
+
+if __name__ == '__main__':
+    main()
