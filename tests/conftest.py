@@ -1,9 +1,25 @@
 """Shared fixtures: tiny generated datasets, never real data."""
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+from mmengine.registry import DefaultScope
 from PIL import Image
+
+import cmd_plugin  # noqa: F401  (registers the plugin)
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """Make 'mmpretrain' the current default scope for every test.
+
+    mmengine keeps the most recently created ``DefaultScope`` as current; a
+    Runner built by an earlier test without ``default_scope`` leaves
+    'mmengine' there, and registry builds would then miss the plugin.
+    """
+    DefaultScope.get_instance(f'test-{uuid.uuid4().hex}',
+                              scope_name='mmpretrain')
 
 
 def write_cub_layout(root: Path,

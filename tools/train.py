@@ -3,13 +3,26 @@
     python tools/train.py configs/cmd_vit-s_cub.py [--work-dir DIR]
         [--resume [CKPT]] [--amp] [--auto-scale-lr]
         [--cfg-options key=value ...] [--launcher none|pytorch|slurm]
+
+Several processes (GPUs, or CPUs with env_cfg.dist_cfg.backend=gloo):
+    bash tools/dist_train.sh CONFIG NUM_PROCESSES [train.py args]
+
+The plugin's options are checked before anything is built; an invalid one
+stops the run with its key path (e.g. ``model.head.matching: ...``).
 """
 import argparse
+import datetime
 import os
 import os.path as osp
 
+import torch
+import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
+from torch.nn.parallel import DistributedDataParallel
+
+from cmd_plugin.utils.config_checks import check_config
+from mmpretrain.registry import MODEL_WRAPPERS
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -67,9 +80,58 @@ def build_config(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Start the process group of a multi-process run on CPUs only.
+
+    mmengine 0.10.7's launchers call ``torch.cuda.set_device`` and its
+    runner gives DDP ``device_ids=[LOCAL_RANK]``; both fail without a GPU.
+    This starts the group itself (the runner then skips its own start) and
+    builds the DDP wrapper with ``device_ids=None``, as DDP needs for CPU
+    modules.
+
+    Args:
+        cfg (Config): The full config; ``cfg.launcher`` must be
+            ``'pytorch'`` (torchrun) and ``env_cfg.dist_cfg.backend`` a CPU
+            backend (``'gloo'``).
+    """
+    if cfg.launcher != 'pytorch':
+        raise ValueError(
+            'Multi-process training without a GPU needs --launcher pytorch '
+            f'(torchrun), got {cfg.launcher!r}.')
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
+    backend = dist_cfg.pop('backend', 'nccl')
+    if backend == 'nccl':
+        raise ValueError(
+            "env_cfg.dist_cfg.backend='nccl' needs GPUs and none is "
+            "available; set --cfg-options env_cfg.dist_cfg.backend=gloo to "
+            'train on CPUs.')
+    if dist_cfg.pop('init_backend', 'torch') != 'torch':
+        raise ValueError('Training on CPUs supports only '
+                         "env_cfg.dist_cfg.init_backend='torch'.")
+    if dist_cfg.get('timeout') is not None:
+        dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group(backend=backend, **dist_cfg)
+    wrapper = cfg.get('model_wrapper_cfg') or dict(
+        type='MMDistributedDataParallel',
+        broadcast_buffers=False,
+        find_unused_parameters=cfg.get('find_unused_parameters', False))
+    wrapper_type = wrapper.get('type', 'MMDistributedDataParallel')
+    if isinstance(wrapper_type, str):
+        wrapper_type = MODEL_WRAPPERS.get(wrapper_type)
+    if isinstance(wrapper_type, type) and issubclass(wrapper_type,
+                                                     DistributedDataParallel):
+        wrapper['device_ids'] = None
+    cfg.model_wrapper_cfg = wrapper
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
-    runner = Runner.from_cfg(build_config(args))
+    cfg = build_config(args)
+    check_config(cfg)
+    if cfg.launcher != 'none' and not torch.cuda.is_available():
+        setup_cpu_distributed(cfg)
+    runner = Runner.from_cfg(cfg)
     runner.train()
 
 

@@ -361,7 +361,7 @@ def match_reference(state_dict: StateDict,
     if shapes:
         problems.append(f'shape mismatches {"; ".join(shapes[:_NUM_SHOWN])}')
     if problems:
-        raise ValueError('The converted state dict does not match the target '
+        raise ValueError('The state dict does not match the target '
                          'backbone: ' + '; '.join(problems) + '.')
     return {k: state_dict.get(k, torch.tensor(0, dtype=torch.long))
             for k in reference}

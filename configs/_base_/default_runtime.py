@@ -9,6 +9,10 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
+    # Reseeds python / numpy / torch from (seed, epoch) before every epoch,
+    # so that a resumed run draws the same augmentations and drop-path masks
+    # as an uninterrupted one (mmengine restores only the seed).
+    epoch_seed=dict(type='EpochSeedHook'),
 )
 
 env_cfg = dict(

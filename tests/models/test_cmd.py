@@ -63,12 +63,12 @@ def test_teacher_stays_in_eval_mode_without_drop_path():
     assert not any(m.training for m in model.teacher.modules())
     crops = [torch.randn(2, 3, 32, 32)] * 2
     with torch.no_grad():
-        first = model.encode(list(model.teacher.values()), crops)
-        second = model.encode(list(model.teacher.values()), crops)
+        first = model.encode(list(model.teacher.values()), [crops])[0]
+        second = model.encode(list(model.teacher.values()), [crops])[0]
     assert torch.equal(first.image_logits, second.image_logits)
     # the student, in train mode, does drop paths
-    student = model.encode(model._student_modules(), crops)
-    again = model.encode(model._student_modules(), crops)
+    student = model.encode(model._student_modules(), [crops])[0]
+    again = model.encode(model._student_modules(), [crops])[0]
     assert not torch.equal(student.image_logits, again.image_logits)
 
 
@@ -89,7 +89,7 @@ def test_centres_move_towards_teacher_mean():
     model = build(centre_momentum=0.9)
     inputs, samples = batch()
     with torch.no_grad():
-        teacher = model.encode(list(model.teacher.values()), inputs[:2])
+        teacher, = model.encode(list(model.teacher.values()), [inputs[:2]])
     model.loss(inputs, samples)
     expected = 0.1 * teacher.image_logits.flatten(0, 1).mean(0)
     assert torch.allclose(model.head.image_centre[0], expected, atol=1e-5)

@@ -4,11 +4,13 @@ from typing import List, Optional, Sequence, Tuple
 
 import mmcv
 import numpy as np
+from mmcv.image.geometric import cv2_interp_codes
 from mmcv.transforms import BaseTransform, Compose
 from mmengine.registry import DefaultScope
 
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
+from ...utils.config_checks import check_choice, check_int, check_number
 
 
 def dino_photometric(blur_prob: float, solarize_prob: float) -> List[dict]:
@@ -38,11 +40,20 @@ DEFAULT_LOCAL_PIPELINE = dino_photometric(0.5, 0.0)
 
 
 def _check_scale(name: str, value: Sequence[float]) -> Tuple[float, float]:
-    if (not isinstance(value, (tuple, list)) or len(value) != 2
-            or not 0 < value[0] <= value[1] <= 1):
-        raise ValueError(f'CMDMultiCrop: {name} must be (min, max) with '
+    numbers = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, (int, float)) and not isinstance(v, bool)
+        for v in value)
+    if not numbers or not 0 < value[0] <= value[1] <= 1:
+        raise ValueError(f'CMDMultiCrop.{name}: must be (min, max) with '
                          f'0 < min <= max <= 1, got {value!r}.')
     return tuple(value)
+
+
+def _check_pipeline(name: str, pipeline: Sequence[dict]) -> None:
+    if not isinstance(pipeline, (list, tuple)) or not all(
+            isinstance(t, dict) for t in pipeline):
+        raise ValueError(f'CMDMultiCrop.{name}: must be a list of transform '
+                         f'configs (dicts), got {pipeline!r}.')
 
 
 @TRANSFORMS.register_module()
@@ -79,7 +90,9 @@ class CMDMultiCrop(BaseTransform):
             crops. Defaults to DINO's two.
         local_pipeline (list[dict], optional): Photometric pipeline of the
             local crops. Defaults to DINO's.
-        interpolation (str): Resize interpolation. Defaults to 'bicubic'.
+        interpolation (str): Resize interpolation: ``'nearest'``,
+            ``'bilinear'``, ``'bicubic'``, ``'area'`` or ``'lanczos'``.
+            Defaults to 'bicubic'.
     """
 
     def __init__(self,
@@ -92,30 +105,31 @@ class CMDMultiCrop(BaseTransform):
                  global_pipelines: Optional[List[List[dict]]] = None,
                  local_pipeline: Optional[List[dict]] = None,
                  interpolation: str = 'bicubic') -> None:
-        if not isinstance(num_local, int) or num_local < 0:
-            raise ValueError('CMDMultiCrop: num_local must be an int >= 0, '
-                             f'got {num_local!r}.')
+        check_int('CMDMultiCrop', 'num_local', num_local, 0)
         if num_local > 0 and not local_size:
             raise ValueError(
-                f'CMDMultiCrop: num_local={num_local} local crops requested '
-                'but local_size is not set. Set local_size (e.g. 96) or '
-                'num_local=0.')
-        for name, size in (('global_size', global_size),
-                           ('local_size', local_size if num_local else 1)):
-            if not isinstance(size, int) or size < 1:
-                raise ValueError(f'CMDMultiCrop: {name} must be a positive '
-                                 f'int, got {size!r}.')
-        if not 0 <= flip_prob <= 1:
-            raise ValueError('CMDMultiCrop: flip_prob must lie in [0, 1], '
-                             f'got {flip_prob!r}.')
+                f'CMDMultiCrop.local_size: num_local={num_local} local crops '
+                'requested but local_size is not set. Set local_size (e.g. '
+                '96) or num_local=0.')
+        check_int('CMDMultiCrop', 'global_size', global_size, 1)
+        if num_local:
+            check_int('CMDMultiCrop', 'local_size', local_size, 1)
+        check_number('CMDMultiCrop', 'flip_prob', flip_prob, 0, 1)
+        check_choice('CMDMultiCrop', 'interpolation', interpolation,
+                     tuple(cv2_interp_codes))
         if global_pipelines is None:
             global_pipelines = DEFAULT_GLOBAL_PIPELINES
         if local_pipeline is None:
             local_pipeline = DEFAULT_LOCAL_PIPELINE
+        if not isinstance(global_pipelines, (list, tuple)) or \
+                not global_pipelines:
+            raise ValueError('CMDMultiCrop.global_pipelines: must list one '
+                             'pipeline per global crop (at least one), got '
+                             f'{global_pipelines!r}.')
+        for g, pipeline in enumerate(global_pipelines):
+            _check_pipeline(f'global_pipelines[{g}]', pipeline)
+        _check_pipeline('local_pipeline', local_pipeline)
         global_pipelines = copy.deepcopy(list(global_pipelines))
-        if not global_pipelines:
-            raise ValueError('CMDMultiCrop: global_pipelines must list one '
-                             'pipeline per global crop (at least one).')
         self.global_size = global_size
         self.global_scale = _check_scale('global_scale', global_scale)
         self.num_local = num_local

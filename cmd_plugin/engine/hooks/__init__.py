@@ -1,4 +1,5 @@
 from .bad_image_count_hook import BadImageCountHook
+from .epoch_seed_hook import EpochSeedHook
 from .freeze_prototypes_hook import FreezePrototypesHook
 from .knn_monitor_hook import KNNMonitorHook
 from .non_finite_loss_hook import NonFiniteLossHook
@@ -6,6 +7,7 @@ from .teacher_momentum_hook import TeacherMomentumHook
 from .teacher_temperature_hook import TeacherTemperatureHook
 
 __all__ = [
-    'BadImageCountHook', 'FreezePrototypesHook', 'KNNMonitorHook',
-    'NonFiniteLossHook', 'TeacherMomentumHook', 'TeacherTemperatureHook'
+    'BadImageCountHook', 'EpochSeedHook', 'FreezePrototypesHook',
+    'KNNMonitorHook', 'NonFiniteLossHook', 'TeacherMomentumHook',
+    'TeacherTemperatureHook'
 ]

@@ -3,6 +3,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
+from ...utils.config_checks import check_int
 
 
 @HOOKS.register_module()
@@ -22,9 +23,7 @@ class FreezePrototypesHook(Hook):
     priority = 'NORMAL'
 
     def __init__(self, epochs: int = 1) -> None:
-        if not isinstance(epochs, int) or epochs < 0:
-            raise ValueError('FreezePrototypesHook: epochs must be an int '
-                             f'>= 0, got {epochs!r}.')
+        check_int('FreezePrototypesHook', 'epochs', epochs, 0)
         self.epochs = epochs
 
     def before_train_epoch(self, runner) -> None:

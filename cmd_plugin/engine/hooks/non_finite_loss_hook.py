@@ -31,8 +31,9 @@ class NonFiniteLossHook(Hook):
 
     The optimizer step of that iteration has already run, so the model in
     memory may hold non-finite weights; resume from the last checkpoint
-    (e.g. with a lower learning rate or gradient clipping). Each process
-    checks its own losses.
+    (e.g. with a lower learning rate or gradient clipping). :class:`CMD`
+    logs each term averaged over the processes, so in a distributed run every
+    process sees a non-finite term of any process and all stop together.
     """
 
     priority = 'ABOVE_NORMAL'

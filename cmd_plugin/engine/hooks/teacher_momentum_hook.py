@@ -5,6 +5,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
+from ...utils.config_checks import check_number
 
 
 @HOOKS.register_module()
@@ -24,9 +25,8 @@ class TeacherMomentumHook(Hook):
     priority = 'NORMAL'
 
     def __init__(self, start: float = 0.996, end: float = 1.0) -> None:
-        if not 0 <= start <= end <= 1:
-            raise ValueError('TeacherMomentumHook: need 0 <= start <= end <= '
-                             f'1, got start={start!r}, end={end!r}.')
+        check_number('TeacherMomentumHook', 'start', start, 0, 1)
+        check_number('TeacherMomentumHook', 'end', end, start, 1)
         self.start = start
         self.end = end
 

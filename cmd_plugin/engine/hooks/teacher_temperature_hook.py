@@ -3,6 +3,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
+from ...utils.config_checks import check_number
 
 
 @HOOKS.register_module()
@@ -27,12 +28,12 @@ class TeacherTemperatureHook(Hook):
                  start: float = 0.04,
                  end: float = 0.07,
                  warmup_epochs: float = 30) -> None:
-        if not (start > 0 and end > 0):
-            raise ValueError('TeacherTemperatureHook: start and end must be '
-                             f'> 0, got start={start!r}, end={end!r}.')
-        if warmup_epochs < 0:
-            raise ValueError('TeacherTemperatureHook: warmup_epochs must be '
-                             f'>= 0, got {warmup_epochs!r}.')
+        check_number('TeacherTemperatureHook', 'start', start, low=0,
+                     low_open=True)
+        check_number('TeacherTemperatureHook', 'end', end, low=0,
+                     low_open=True)
+        check_number('TeacherTemperatureHook', 'warmup_epochs', warmup_epochs,
+                     low=0)
         self.start = start
         self.end = end
         self.warmup_epochs = warmup_epochs

@@ -4,11 +4,13 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
+from mmengine.dist import all_reduce, get_world_size
 from torch import nn
 
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from ...utils.config_checks import check_int, check_number
 from ..heads.cmd_head import CropEncoding
 
 
@@ -63,12 +65,8 @@ class CMD(BaseSelfSupervisor):
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
-        if not 0 <= base_momentum <= 1:
-            raise ValueError('CMD: base_momentum must lie in [0, 1], got '
-                             f'{base_momentum!r}.')
-        if not isinstance(num_global_crops, int) or num_global_crops < 1:
-            raise ValueError('CMD: num_global_crops must be an int >= 1, '
-                             f'got {num_global_crops!r}.')
+        check_number('CMD', 'base_momentum', base_momentum, 0, 1)
+        check_int('CMD', 'num_global_crops', num_global_crops, 1)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -115,33 +113,42 @@ class CMD(BaseSelfSupervisor):
             tb.copy_(sb)
 
     def encode(self, modules: List[nn.Module],
-               crops: List[torch.Tensor]) -> CropEncoding:
-        """Run ``[backbone, neck, projector]`` on crops of one resolution.
+               groups: List[List[torch.Tensor]]) -> List[CropEncoding]:
+        """Run ``[backbone, neck, projector]`` on groups of equal-size crops.
+
+        The backbone and neck run once per group (one resolution each); the
+        projector then runs once on the image embeddings and region tokens
+        of all groups together, as DINO runs its head once on all crops.
 
         Args:
             modules (list[nn.Module]): Backbone, MIL neck and projector of the
                 student or the teacher.
-            crops (list[Tensor]): ``n`` tensors ``(B, 3, H, W)``.
+            groups (list[list[Tensor]]): Per group, ``n`` crop batches
+                ``(B, 3, H, W)`` of one size.
 
         Returns:
-            CropEncoding: with leading dims ``(n, B)``.
+            list[CropEncoding]: One per group, leading dims ``(n, B)``.
         """
         backbone, neck, projector = modules
-        n, batch = len(crops), crops[0].shape[0]
-        mil = neck(backbone(torch.cat(crops)))
-
-        def split(x: torch.Tensor) -> torch.Tensor:
-            return x.reshape(n, batch, *x.shape[1:])
-
-        region_logits = None
+        mils = [neck(backbone(torch.cat(crops))) for crops in groups]
+        image_logits = projector.project_many([m.image for m in mils])
+        region_logits = [None] * len(mils)
         if self.head.uses_regions:
-            region_logits = split(projector(mil.regions, regions=True))
-        return CropEncoding(
-            regions=split(mil.regions),
-            weights=split(mil.weights),
-            grid=mil.grid,
-            image_logits=split(projector(mil.image)),
-            region_logits=region_logits)
+            region_logits = projector.project_many(
+                [m.regions for m in mils], regions=True)
+        encodings = []
+        for crops, mil, image, region in zip(groups, mils, image_logits,
+                                             region_logits):
+            shape = (len(crops), crops[0].shape[0])
+            encodings.append(
+                CropEncoding(
+                    regions=mil.regions.unflatten(0, shape),
+                    weights=mil.weights.unflatten(0, shape),
+                    grid=mil.grid,
+                    image_logits=image.unflatten(0, shape),
+                    region_logits=None
+                    if region is None else region.unflatten(0, shape)))
+        return encodings
 
     def crop_geometry(
         self, data_samples: List[DataSample], device: torch.device
@@ -176,13 +183,40 @@ class CMD(BaseSelfSupervisor):
                 "collate_fn=dict(type='default_collate').")
         global_crops = inputs[:self.num_global_crops]
         # student: every crop, one backbone call per resolution
-        student = [
-            self.encode(self._student_modules(), inputs[a:b])
+        student = self.encode(self._student_modules(), [
+            inputs[a:b]
             for a, b in resolution_groups(inputs, self.num_global_crops)
-        ]
+        ])
         # teacher: global crops only, no gradient
         with torch.no_grad():
             self.update_teacher()
-            teacher = self.encode(list(self.teacher.values()), global_crops)
+            teacher, = self.encode(list(self.teacher.values()),
+                                   [global_crops])
         boxes, flips = self.crop_geometry(data_samples, inputs[0].device)
         return self.head.loss(student, teacher, boxes, flips)
+
+    def parse_losses(
+        self, losses: Dict[str, torch.Tensor]
+    ) -> Tuple[torch.Tensor, Dict[str, torch.Tensor]]:
+        """The loss to back-propagate and the values to log.
+
+        Each process back-propagates its own loss (DDP averages the
+        gradients), but the logged values are averaged over the processes:
+        the log of an ``N``-process run with batch ``b`` then matches that
+        of one process with batch ``N * b``, and a non-finite term on any
+        process shows on every process.
+
+        Args:
+            losses (dict[str, Tensor]): The output of :meth:`loss`.
+
+        Returns:
+            tuple: The summed loss of this process and the logged values
+            (``loss`` and each term).
+        """
+        loss, log_vars = super().parse_losses(losses)
+        if get_world_size() > 1:
+            values = torch.stack(
+                [value.detach().float() for value in log_vars.values()])
+            all_reduce(values, op='mean')
+            log_vars = dict(zip(log_vars, values))
+        return loss, log_vars

@@ -8,6 +8,8 @@ from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
 from ...utils import geometric_matching
+from ...utils.config_checks import (check_bool, check_choice, check_int,
+                                    check_number)
 from ..losses import (feature_matching, image_distillation_loss,
                       inter_level_loss, mil_pool_log_probs, mil_pool_probs,
                       region_distillation_terms, region_match_weights,
@@ -92,37 +94,27 @@ class CMDHead(BaseModule):
                  centre_momentum: float = 0.9,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if matching not in MATCHINGS:
-            raise ValueError(f'CMDHead: unknown matching {matching!r}. '
-                             f'Valid choices are {list(MATCHINGS)}.')
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f'CMDHead: unknown weighting {weighting!r}. '
-                             f'Valid choices are {list(WEIGHTINGS)}.')
+        check_choice('CMDHead', 'matching', matching, MATCHINGS)
+        check_choice('CMDHead', 'weighting', weighting, WEIGHTINGS)
         for name, value in (('in_channels', in_channels),
                             ('num_prototypes', num_prototypes),
                             ('hidden_channels', hidden_channels),
                             ('bottleneck_channels', bottleneck_channels),
                             ('num_layers', num_layers)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f'CMDHead: {name} must be a positive int, '
-                                 f'got {value!r}.')
+            check_int('CMDHead', name, value, 1)
+        check_bool('CMDHead', 'share_mlp', share_mlp)
         for name, value in (('img_weight', img_weight),
                             ('reg_weight', reg_weight),
                             ('inter_weight', inter_weight)):
-            if not isinstance(value, (int, float)) or value < 0:
-                raise ValueError(f'CMDHead: {name} must be a number >= 0, '
-                                 f'got {value!r}.')
+            check_number('CMDHead', name, value, low=0)
         if img_weight + reg_weight + inter_weight == 0:
             raise ValueError('CMDHead: img_weight, reg_weight and '
                              'inter_weight are all 0; nothing to train.')
         for name, value in (('student_temp', student_temp),
                             ('teacher_temp', teacher_temp)):
-            if not isinstance(value, (int, float)) or value <= 0:
-                raise ValueError(f'CMDHead: {name} must be > 0, '
-                                 f'got {value!r}.')
-        if not 0 <= centre_momentum < 1:
-            raise ValueError('CMDHead: centre_momentum must lie in [0, 1), '
-                             f'got {centre_momentum!r}.')
+            check_number('CMDHead', name, value, low=0, low_open=True)
+        check_number('CMDHead', 'centre_momentum', centre_momentum, 0, 1,
+                     high_open=True)
         self.projector = CMDProjector(in_channels, hidden_channels,
                                       bottleneck_channels, num_prototypes,
                                       num_layers, share_mlp)

@@ -1,4 +1,6 @@
 """DINO-style projection: MLP, bottleneck, L2-normalised prototypes."""
+from typing import List
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -70,3 +72,25 @@ class CMDProjector(nn.Module):
         if self.freeze_prototypes:
             w = w.detach()
         return z @ w.t()
+
+    def project_many(self, inputs: List[torch.Tensor],
+                     regions: bool = False) -> List[torch.Tensor]:
+        """Logits of several ``(..., C)`` tensors in one forward pass.
+
+        One call instead of one per tensor: the MLP weight gradients and the
+        prototype normalisation are computed once.
+
+        Args:
+            inputs (list[Tensor]): Tensors ``(..., C)``; their leading dims
+                may differ (e.g. region counts of two crop sizes).
+            regions (bool): See :meth:`forward`.
+
+        Returns:
+            list[Tensor]: ``(..., K)`` logits, in input order and shape.
+        """
+        tokens = [x.reshape(-1, x.shape[-1]) for x in inputs]
+        logits = self(torch.cat(tokens), regions=regions)
+        return [
+            y.reshape(*x.shape[:-1], -1)
+            for x, y in zip(inputs, logits.split([len(t) for t in tokens]))
+        ]

@@ -9,6 +9,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmpretrain.registry import MODELS
+from ...utils.config_checks import check_choice, check_int
 
 EMBEDDINGS = ('cls', 'bag', 'cls+bag')
 ATTENTIONS = ('gated', 'none')
@@ -78,21 +79,13 @@ class MILNeck(BaseModule):
                  region_pool: int = 2,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
-        if attention not in ATTENTIONS:
-            raise ValueError(f'MILNeck: unknown attention {attention!r}. '
-                             f'Valid choices are {list(ATTENTIONS)}.')
-        if embedding not in EMBEDDINGS:
-            raise ValueError(f'MILNeck: unknown embedding {embedding!r}. '
-                             f'Valid choices are {list(EMBEDDINGS)}.')
+        check_choice('MILNeck', 'attention', attention, ATTENTIONS)
+        check_choice('MILNeck', 'embedding', embedding, EMBEDDINGS)
         for name, value in (('in_channels', in_channels),
                             ('attn_channels', attn_channels),
                             ('region_pool', region_pool)):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f'MILNeck: {name} must be a positive int, '
-                                 f'got {value!r}.')
-        if not isinstance(num_prefix_tokens, int) or num_prefix_tokens < 0:
-            raise ValueError('MILNeck: num_prefix_tokens must be an int >= 0, '
-                             f'got {num_prefix_tokens!r}.')
+            check_int('MILNeck', name, value, 1)
+        check_int('MILNeck', 'num_prefix_tokens', num_prefix_tokens, 0)
         self.in_channels = in_channels
         self.attention = attention
         self.embedding = embedding

@@ -1,0 +1,17 @@
+# Frozen features of a CMD ResNet-50 pre-training checkpoint, for the k-NN
+# and retrieval protocols (tools/test.py CONFIG PRETRAIN_CKPT). Backbone and
+# MIL neck are the pre-training ones, taken from its model config, so that
+# the checkpoint's keys fit exactly (a mismatch is an error naming the keys).
+_base_ = '../../../_base_/models/cmd_resnet50.py'
+model = dict(
+    _delete_=True,
+    type='CMDFeatureExtractor',
+    backbone={{_base_.model.backbone}},
+    neck={{_base_.model.neck}},
+    # ResNet has no class token. 'avg': the global-average-pooled last map
+    # (B, 2048), the usual backbone feature and the one the linear probe
+    # uses; 'bag': the MIL neck's bag embedding sum_i a_i z_i over the 7x7
+    # cells, the image embedding the pre-training image head saw.
+    feature='avg',
+    # 'teacher' (the EMA teacher) or 'student'.
+    network='teacher')

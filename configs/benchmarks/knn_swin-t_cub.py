@@ -1,0 +1,13 @@
+# k-NN top-1 with frozen features of a CMD Swin-T pre-training checkpoint on
+# CUB-200-2011: DINO's weighted vote (k = 20, T = 0.07) of the official train
+# split for every test image, logged as knn/top1. Run directly on the
+# pre-training checkpoint:
+#   python tools/test.py configs/benchmarks/knn_swin-t_cub.py PRETRAIN_CKPT
+# Feature: --cfg-options model.feature=avg|bag (see
+# _base_/models/features_swin-t.py); model.network=student for the student.
+_base_ = [
+    '_base_/models/features_swin-t.py',
+    '../_base_/datasets/cub_eval.py',
+    '../_base_/default_runtime.py',
+]
+test_evaluator = [dict(type='KNNAccuracy', k=20, temperature=0.07)]
