@@ -10,6 +10,8 @@ import os.path as osp
 from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from cmd_plugin.utils.dataset_checks import check_dataset_config
+
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a checkpoint')
@@ -42,6 +44,7 @@ def main(argv=None) -> dict:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    check_dataset_config(cfg.test_dataloader.dataset, 'test_dataloader.dataset')
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out:

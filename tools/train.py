@@ -22,6 +22,7 @@ from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
 
 from cmd_plugin.utils.config_checks import check_config
+from cmd_plugin.utils.dataset_checks import check_dataset_config
 from mmpretrain.registry import MODEL_WRAPPERS
 
 
@@ -129,6 +130,9 @@ def main(argv=None) -> None:
     args = parse_args(argv)
     cfg = build_config(args)
     check_config(cfg)
+    for loader in ('train_dataloader', 'val_dataloader'):
+        if cfg.get(loader):
+            check_dataset_config(cfg[loader].dataset, f'{loader}.dataset')
     if cfg.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)

@@ -121,3 +121,87 @@ def check_dataset_folder(
         return len(listed)
     return sum(1 for d in class_dirs for _, _, names in os.walk(d)
                for name in names if _is_image(name, extensions))
+
+
+#: Files and folders (ending in '/') that mmpretrain's dataset classes read,
+#: relative to ``data_root``; ``{split}`` is the configured split.
+OFFICIAL_LAYOUTS = {
+    'CUB': ('images.txt', 'image_class_labels.txt', 'train_test_split.txt',
+            'images/'),
+    'FGVCAircraft': ('data/images_variant_{split}.txt', 'data/images/'),
+    'StanfordCars-train': ('devkit/cars_train_annos.mat', 'cars_train/'),
+    'StanfordCars-test': ('devkit/cars_test_annos_withlabels.mat',
+                          'cars_test/'),
+}
+#: Dataset wrappers and the keys of the datasets they wrap.
+WRAPPED_DATASETS = {
+    'LabelledSplits': ('train', 'test'),
+    'RepeatDataset': ('dataset', ),
+    'ClassBalancedDataset': ('dataset', ),
+    'KFoldDataset': ('dataset', ),
+}
+
+
+def _expected_files(dataset_type: str, split: str,
+                    root: Path) -> Optional[Sequence[str]]:
+    """The official layout of ``dataset_type``, or None if it has none."""
+    if dataset_type == 'StanfordCars':
+        if (root / 'cars_annos.mat').is_file():  # the all-in-one variant
+            return ('cars_annos.mat', )
+        return OFFICIAL_LAYOUTS['StanfordCars-' +
+                                ('test' if split == 'test' else 'train')]
+    layout = OFFICIAL_LAYOUTS.get(dataset_type)
+    return None if layout is None else [p.format(split=split) for p in layout]
+
+
+def check_dataset_config(cfg: dict, key: str) -> None:
+    """Check that a dataset config points at data in the expected layout.
+
+    Covers mmpretrain's ``CUB``, ``StanfordCars``, ``FGVCAircraft`` (their
+    official layouts) and ``CustomDataset`` (a folder with images), and the
+    datasets inside :data:`WRAPPED_DATASETS`; other types are not checked.
+    Run before building the runner, so that a wrong path fails at once with
+    the path, the config key and the missing files named.
+
+    Args:
+        cfg (dict): A dataset config, e.g. ``cfg.train_dataloader.dataset``.
+        key (str): Its key path, for the messages.
+
+    Raises:
+        FileNotFoundError: ``data_root`` is missing or lacks files of the
+            layout; the message names them.
+        ValueError: See :func:`check_dataset_folder` (CUB layout).
+    """
+    dataset_type = cfg.get('type')
+    for sub_key in WRAPPED_DATASETS.get(dataset_type, ()):
+        if isinstance(cfg.get(sub_key), dict):
+            check_dataset_config(cfg[sub_key], f'{key}.{sub_key}')
+    if dataset_type not in ('CUB', 'StanfordCars', 'FGVCAircraft',
+                            'CustomDataset'):
+        return
+    root = Path(cfg.get('data_root') or '')
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f'{key}.data_root={str(root)!r}: no such folder. Point it at the '
+            f'{dataset_type} data (see the README for the layout), e.g. '
+            f'--cfg-options {key}.data_root=/path/to/data')
+    if dataset_type == 'CustomDataset':
+        if not _has_image(root, IMG_EXTENSIONS):
+            raise FileNotFoundError(
+                f'{key}.data_root={str(root)!r} holds no image '
+                f'({"/".join(IMG_EXTENSIONS)}) at any depth.')
+        return
+    expected = _expected_files(dataset_type, cfg.get('split', 'train'),
+                               root)
+    missing = [
+        p for p in expected
+        if not ((root / p).is_dir() if p.endswith('/') else
+                (root / p).is_file())
+    ]
+    if missing:
+        raise FileNotFoundError(
+            f'{key}.data_root={str(root)!r} is not in the official '
+            f'{dataset_type} layout: missing {", ".join(missing)}. Expected '
+            f'below it: {", ".join(expected)}.')
+    if dataset_type == 'CUB':
+        check_dataset_folder(root)

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from cmd_plugin.utils.dataset_checks import MAX_LISTED, check_dataset_folder
+from cmd_plugin.utils.dataset_checks import (MAX_LISTED, check_dataset_config,
+                                           check_dataset_folder)
 
 
 @pytest.fixture
@@ -64,3 +65,34 @@ def test_missing_paths_are_named(tmp_path: Path) -> None:
         check_dataset_folder(tmp_path / 'nowhere')
     with pytest.raises(FileNotFoundError, match='val.txt'):
         check_dataset_folder(tmp_path, ann_file='val.txt')
+
+
+def test_dataset_config_missing_root_names_key_and_path(tmp_path):
+    cfg = dict(type='CUB', data_root=str(tmp_path / 'nowhere'), split='train')
+    with pytest.raises(FileNotFoundError,
+                       match=r'train_dataloader\.dataset\.data_root=.*nowhere'):
+        check_dataset_config(cfg, 'train_dataloader.dataset')
+
+
+def test_dataset_config_lists_missing_layout_files(tmp_path):
+    (tmp_path / 'images.txt').write_text('')
+    with pytest.raises(FileNotFoundError,
+                       match='missing image_class_labels.txt, '
+                       'train_test_split.txt, images/'):
+        check_dataset_config(dict(type='CUB', data_root=str(tmp_path)), 'd')
+    aircraft = dict(type='FGVCAircraft', data_root=str(tmp_path),
+                    split='trainval')
+    with pytest.raises(FileNotFoundError,
+                       match='data/images_variant_trainval.txt'):
+        check_dataset_config(aircraft, 'd')
+
+
+def test_dataset_config_recurses_into_labelled_splits(tiny_cub, tmp_path):
+    good = dict(type='CUB', data_root=str(tiny_cub))
+    check_dataset_config(
+        dict(type='LabelledSplits', train=good, test=good), 'test')
+    bad = dict(type='StanfordCars', data_root=str(tmp_path), split='test')
+    with pytest.raises(FileNotFoundError,
+                       match=r'test\.test\.data_root.*cars_test_annos'):
+        check_dataset_config(
+            dict(type='LabelledSplits', train=good, test=bad), 'test')
