@@ -9,16 +9,6 @@
 _base_ = [
     '_base_/models/features_swin-t.py',
     '../_base_/datasets/cub_eval.py',
+    '_base_/evaluators/retrieval_knn.py',
     '../_base_/default_runtime.py',
-]
-test_evaluator = [
-    # retrieval/loo/*: every test image queries all other test images
-    # (LCR, CVPR 2023), mAP over all ranks.
-    dict(type='FineGrainedRetrieval', protocol='leave_one_out'),
-    # retrieval/cmd_official/*: the official CMD code's protocol; test images
-    # 0, 9, 18, ... query the train split plus the other test images, mAP@100.
-    dict(type='FineGrainedRetrieval', protocol='cmd_official'),
-    # knn/top1: the k-NN classifier of knn_*.py on the same features, free
-    # once they are extracted.
-    dict(type='KNNAccuracy', k=20, temperature=0.07),
 ]

@@ -1,5 +1,4 @@
 """tools/benchmark.py on tiny configs, CPU, one step each."""
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -8,18 +7,11 @@ import numpy as np
 import pytest
 
 from tiny_configs import write_tiny_config
+from tool_scripts import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / 'configs'
 
-
-def load_tool():
-    """Import the tool script as a module."""
-    spec = importlib.util.spec_from_file_location(
-        'tool_benchmark', ROOT / 'tools' / 'benchmark.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def tiny(tmp_path: Path, name: str, base: str) -> str:
@@ -38,7 +30,7 @@ def test_compare_writes_json_with_positive_figures(tmp_path):
     cmd = tiny(tmp_path, 'tiny_cmd', 'cmd_vit-s_cub.py')
     dino = tiny(tmp_path, 'tiny_dino', 'dino_vit-s_cub.py')
     out = tmp_path / 'bench.json'
-    load_tool().main([
+    load_tool('benchmark').main([
         cmd, '--compare', dino, '--iters', '1', '--warmup', '0',
         '--batch-size', '2', '--device', 'cpu', '--num-local', '3',
         '--image-size', '80', '60', '--json', str(out)
@@ -75,7 +67,7 @@ def test_compare_writes_json_with_positive_figures(tmp_path):
 
 def test_compare_cfg_options_apply_to_the_second_config_only(tmp_path):
     cmd = tiny(tmp_path, 'tiny_cmd', 'cmd_vit-s_cub.py')
-    result = load_tool().main([
+    result = load_tool('benchmark').main([
         cmd, '--compare', cmd, '--iters', '1', '--warmup', '0',
         '--image-size', '48', '48', '--compare-cfg-options',
         'model.neck.attention=none', 'model.head.reg_weight=0',
@@ -93,7 +85,7 @@ def test_compare_cfg_options_apply_to_the_second_config_only(tmp_path):
 
 
 def test_cuda_without_gpu_stops_with_a_message(tmp_path, monkeypatch):
-    tool = load_tool()
+    tool = load_tool('benchmark')
     monkeypatch.setattr(tool.torch.cuda, 'is_available', lambda: False)
     cmd = tiny(tmp_path, 'tiny_cmd', 'cmd_vit-s_cub.py')
     with pytest.raises(SystemExit, match='no CUDA GPU'):
@@ -106,16 +98,16 @@ def test_non_cmd_model_stops_with_a_message(tmp_path):
         "model = dict(type='ImageClassifier', "
         "backbone=dict(type='ResNet', depth=18))\n")
     with pytest.raises(SystemExit, match="'ImageClassifier', not CMD"):
-        load_tool().main([str(config), '--iters', '1'])
+        load_tool('benchmark').main([str(config), '--iters', '1'])
 
 
 def test_missing_config_stops_with_a_message(tmp_path):
     with pytest.raises(SystemExit, match='Config file not found'):
-        load_tool().main([str(tmp_path / 'nope.py'), '--iters', '1'])
+        load_tool('benchmark').main([str(tmp_path / 'nope.py'), '--iters', '1'])
 
 
 def test_real_pipeline_runs_without_its_loading_transform():
-    tool = load_tool()
+    tool = load_tool('benchmark')
     cfg = tool.load_config(str(CONFIGS / 'cmd_vit-s_cub.py'), {}, 3)
     pipeline = tool.build_pipeline(cfg)
     assert [type(t).__name__ for t in pipeline] == ['CMDMultiCrop',

@@ -5,7 +5,6 @@ pre-training through tools/train.py, then retrieval and k-NN through
 tools/test.py on its checkpoint, and a 1-epoch linear probe through
 tools/train.py and tools/test.py.
 """
-import importlib.util
 import uuid
 from pathlib import Path
 
@@ -17,6 +16,7 @@ import cmd_plugin  # noqa: F401
 from cmd_plugin.utils import load_checkpoint_safely
 from mmpretrain.registry import DATASETS, MODELS
 from tiny_configs import TINY_MODELS, write_tiny_config
+from tool_scripts import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / 'configs' / 'benchmarks'
@@ -50,13 +50,6 @@ TINY_LINEAR_MODELS = {
 }
 TINY_SIZE = {'vit': 32, 'swin': 64, 'resnet': 32}
 
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def parse_name(config: str) -> tuple:

@@ -1,26 +1,17 @@
 """Tests of tools/make_synthetic_dataset.py."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 
 from cmd_plugin.datasets import SyntheticFineGrained
 from mmpretrain.datasets import CustomDataset
+from tool_scripts import load_tool
 
-TOOL = Path(__file__).parents[2] / 'tools' / 'make_synthetic_dataset.py'
 
-
-def load_tool():
-    """Import the tool script as a module."""
-    spec = importlib.util.spec_from_file_location('make_synthetic_dataset',
-                                                  TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_writes_imagenet_layout_with_the_generated_pixels(tmp_path):
-    load_tool().main([
+    load_tool('make_synthetic_dataset').main([
         '--out', str(tmp_path), '--num-classes', '3', '--num-per-class', '2',
         '--image-size', '32', '--seed', '5'
     ])

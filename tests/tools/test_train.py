@@ -1,5 +1,4 @@
 """tools/train.py end to end on a generated CUB-layout folder."""
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -7,16 +6,9 @@ from pathlib import Path
 import pytest
 
 from tiny_configs import write_tiny_config
+from tool_scripts import load_tool
 
-ROOT = Path(__file__).resolve().parents[2]
 
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def logged_losses(work_dir: Path) -> list:
