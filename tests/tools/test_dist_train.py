@@ -29,7 +29,7 @@ TERMS = ('loss', 'loss_img', 'loss_reg', 'loss_inter')
 # batch of one process with batch 4, in another order (the losses are
 # means over the batch, so the order does not matter). The log shows each
 # iteration's values (window 1), averaged over the processes by CMD.
-DETERMINISTIC = f"""
+DETERMINISTIC = """
 train_dataloader['sampler'] = dict(type='DefaultSampler', shuffle=False)
 train_dataloader['dataset']['pipeline'] = [
     dict(type='LoadImageRobust', on_bad_image='skip'),

@@ -1,5 +1,4 @@
 """Tests of tools/make_synthetic_dataset.py."""
-from pathlib import Path
 
 import numpy as np
 
