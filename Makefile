@@ -15,5 +15,10 @@ install: $(VENV)/.installed
 test: install
 	$(PY) -m pytest -q tests
 
+# CMD vs DINO on built-in synthetic data -> work_dirs/demo/report.md
+# (docs/demo.md); re-running reuses the finished steps.
+demo: install
+	$(PY) tools/demo.py --work-dir work_dirs/demo
+
 clean:
 	rm -rf $(VENV) work_dirs

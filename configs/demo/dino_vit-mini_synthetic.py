@@ -1,0 +1,6 @@
+# Demo: the DINO baseline of the same code (as configs/dino_vit-s_cub.py):
+# image term only, no MIL attention; same backbone, head and schedule.
+_base_ = './cmd_vit-mini_synthetic.py'
+model = dict(
+    neck=dict(attention='none'),
+    head=dict(reg_weight=0.0, inter_weight=0.0))
