@@ -1,5 +1,4 @@
 """tools/demo.py: step runner (reuse, failures) and the report writer."""
-import importlib.util
 import json
 import re
 import sys
@@ -8,17 +7,11 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from tool_scripts import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_CONFIGS = ROOT / 'configs' / 'demo'
 
-
-def load_tool(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f'tool_{name}', ROOT / 'tools' / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope='module')

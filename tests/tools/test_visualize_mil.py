@@ -1,5 +1,4 @@
 """tools/visualize_mil.py on tiny CMD checkpoints (ViT, Swin, ResNet)."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -11,21 +10,15 @@ from PIL import Image
 
 from mmpretrain.registry import MODELS
 from tiny_configs import write_tiny_config
+from tool_scripts import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_tool():
-    spec = importlib.util.spec_from_file_location(
-        'tool_visualize_mil', ROOT / 'tools' / 'visualize_mil.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 @pytest.fixture(scope='module')
 def viz():
-    return load_tool()
+    return load_tool('visualize_mil')
 
 
 def tiny_cmd(folder: Path, arch: str):
