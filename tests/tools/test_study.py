@@ -1,0 +1,116 @@
+"""tools/study.py end to end on tiny generated data with a tiny backbone."""
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cmd_plugin.utils import load_checkpoint_safely
+from conftest import write_cub_layout
+from tool_scripts import load_tool
+
+study = load_tool('study')
+
+
+def write_image_folder(root: Path, num_classes: int = 3, per_split: int = 4,
+                       size: int = 40) -> Path:
+    """``train/<class>/*.jpg`` and ``test/<class>/*.jpg``, one colour each."""
+    rng = np.random.default_rng(1)
+    for c in range(num_classes):
+        colour = rng.integers(0, 256, size=3)
+        for split in ('train', 'test'):
+            folder = root / split / f'class_{c}'
+            folder.mkdir(parents=True)
+            for k in range(per_split):
+                noise = rng.integers(-40, 40, size=(size, size, 3))
+                pixels = np.clip(colour + noise, 0, 255).astype(np.uint8)
+                Image.fromarray(pixels).save(folder / f'{k}.jpg')
+    return root
+
+
+def study_args(data: Path, out: Path, *extra: str) -> list:
+    return [
+        '--data', str(data), '--out', str(out), '--arch', 'tiny-effnet',
+        '--init', 'scratch', '--epochs', '1', '--image-size', '32',
+        '--batch-size', '4', '--num-workers', '0', '--seeds', '0', *extra
+    ]
+
+
+def test_study_cub_layout_runs_and_resumes(tmp_path, capsys):
+    data = write_cub_layout(tmp_path, num_classes=3, per_class=8, size=40)
+    out = tmp_path / 'out'
+    study.main(study_args(data, out, '--variants', 'start', 'dino',
+                          '--final'))
+    results = json.loads((out / 'results.json').read_text())
+    runs = {run['variant']: run for run in results['runs']}
+    assert sorted(runs) == ['dino', 'start']
+    for run in runs.values():
+        assert run['protocol'] == 'test'
+        assert set(run['metrics']) == {'linear_top1', 'knn_top1', 'rank1',
+                                       'mAP'}
+        assert all(0 <= v <= 100 for v in run['metrics'].values())
+        assert 'TIMMBackbone' in run['config']
+    assert runs['start']['seed'] is None and runs['dino']['seed'] == 0
+    # the tiny DINO run really trained: its student moved away from the
+    # teacher (both start equal; the EMA teacher lags behind)
+    ckpts = list((out / 'runs/test').glob('*/dino_seed0/*.pth'))
+    assert ckpts
+    weights = load_checkpoint_safely(ckpts[0])['state_dict']
+    moved = [
+        not torch.equal(weights[key], weights['teacher.' + key])
+        for key in weights
+        if key.startswith('backbone.') and weights[key].is_floating_point()
+    ]
+    assert any(moved)
+    table = (out / 'results.md').read_text()
+    assert '| start | - |' in table and '| dino | 0 |' in table
+    assert 'official test split' in table
+
+    capsys.readouterr()
+    study.main(study_args(data, out, '--variants', 'start', 'dino',
+                          '--final'))
+    printed = capsys.readouterr().out
+    assert printed.count('finished earlier, skipped') == 2
+    assert json.loads((out / 'results.json').read_text()) == results
+
+
+def test_study_image_folder_validation_split(tmp_path):
+    data = write_image_folder(tmp_path / 'folder')
+    out = tmp_path / 'out'
+    study.main(study_args(data, out, '--variants', 'start', 'cmd',
+                          '--data-name', 'tiny folder'))
+    runs = json.loads((out / 'results.json').read_text())['runs']
+    assert {r['variant'] for r in runs} == {'start', 'cmd'}
+    assert {r['protocol'] for r in runs} == {'val'}
+    table = (out / 'results.md').read_text()
+    assert 'tiny folder' in table and 'validation split' in table
+    # 20% of 4 train images per class -> 1 val image per class
+    pretrain = (out / 'splits/val_pretrain.txt').read_text().split()
+    assert len(pretrain) == 9 and all(p.startswith('train/') for p in pretrain)
+
+
+def test_carve_validation_is_per_class_and_fixed():
+    samples = [study.Sample(f'{c}/{i}.jpg', c, 'train')
+               for c in range(3) for i in range(10)]
+    samples.append(study.Sample('t.jpg', 0, 'test'))
+    split = study.carve_validation(samples, 0.2)
+    assert split == study.carve_validation(samples, 0.2)
+    for c in range(3):
+        assert sum(s.split == 'val' and s.label == c for s in split) == 2
+    assert split[-1].split == 'test'
+
+
+def test_linear_probe_separates_separable_features():
+    torch.manual_seed(0)
+    centres = torch.randn(3, 8) * 5
+    y = torch.arange(3).repeat(10)
+    x = centres[y] + torch.randn(30, 8) * 0.1
+    assert study.linear_probe(x, y, x, y, 3) == 1.0
+
+
+def test_bad_data_folder_is_named(tmp_path):
+    with pytest.raises(SystemExit, match='neither the CUB-200-2011 layout'):
+        study.main(['--data', str(tmp_path), '--out', str(tmp_path / 'o'),
+                    '--init', 'scratch', '--arch', 'tiny-effnet'])
