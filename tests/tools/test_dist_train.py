@@ -11,7 +11,8 @@ from mmengine.config import Config
 
 from conftest import write_cub_layout
 from single_thread import one_thread  # noqa: F401  (a fixture)
-from test_train import ROOT, load_tool, logged_losses
+from test_train import logged_losses
+from tool_scripts import TOOLS, load_tool
 from tiny_configs import write_tiny_config
 
 needs_gloo = pytest.mark.skipif(
@@ -78,12 +79,12 @@ def test_two_processes_match_one_with_double_batch(tmp_path, one_thread):
 
     two = tmp_path / 'two_processes'
     env = dict(os.environ, PYTHON=sys.executable, PORT=str(free_port()),
-               OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT))
+               OMP_NUM_THREADS='1', PYTHONPATH=str(TOOLS.parent))
     result = subprocess.run(
-        ['bash', str(ROOT / 'tools' / 'dist_train.sh'), str(config), '2',
+        ['bash', str(TOOLS / 'dist_train.sh'), str(config), '2',
          '--work-dir', str(two), '--cfg-options',
          f'train_dataloader.batch_size={BATCH_PER_PROCESS}'],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+        cwd=TOOLS.parent, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     log = next(two.glob('*/*.log')).read_text()
     assert 'Distributed training: True' in log and 'GPU number: 2' in log

@@ -9,7 +9,8 @@ from mmengine.runner import Runner
 from cmd_plugin.utils.checkpoint_safety import load_checkpoint_safely
 from conftest import write_cub_layout
 from single_thread import one_thread  # noqa: F401  (a fixture)
-from test_train import load_tool, logged_losses
+from test_train import logged_losses
+from tool_scripts import load_tool
 from tiny_configs import write_tiny_config
 
 MAX_EPOCHS = 4
