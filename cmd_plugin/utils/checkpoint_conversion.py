@@ -33,7 +33,6 @@ Sources load with ``torch.load(..., weights_only=True)`` (or
 ``safetensors``); arbitrary pickles load only with ``trust_checkpoint=True``.
 """
 import re
-import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from pathlib import Path
@@ -41,6 +40,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from .checkpoint_safety import load_checkpoint_safely, load_trusted_checkpoint
 
 SOURCE_FORMATS = ('dino', 'timm', 'torchvision', 'efficientnet-pytorch')
 EFFICIENTNET_LITE0_MODELS = ('efficientnet_lite0', 'tf_efficientnet_lite0')
@@ -167,7 +168,7 @@ def load_source_state_dict(path: str | Path,
         obj = load_file(str(path), device='cpu')
     else:
         try:
-            obj = torch.load(path, map_location='cpu', weights_only=True)
+            obj = load_checkpoint_safely(path)
         except Exception as err:
             if not trust_checkpoint:
                 raise ValueError(
@@ -176,12 +177,7 @@ def load_source_state_dict(path: str | Path,
                     'pass trust_checkpoint=True (CLI: --trust-checkpoint); '
                     'that unpickles arbitrary objects and can run code '
                     'from the file.') from err
-            warnings.warn(
-                f'UNSAFE LOAD: {path} is unpickled with weights_only=False '
-                'because trust_checkpoint=True. A malicious file can run '
-                'arbitrary code now. Only do this for files from a source '
-                'you trust.', stacklevel=2)
-            obj = torch.load(path, map_location='cpu', weights_only=False)
+            obj = load_trusted_checkpoint(path)
     if checkpoint_key is not None:
         if not isinstance(obj, Mapping) or checkpoint_key not in obj:
             valid = list(obj) if isinstance(obj, Mapping) else []

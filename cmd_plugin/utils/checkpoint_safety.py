@@ -170,7 +170,8 @@ def load_trusted_checkpoint(path: PathOrFile,
         Any: The unpickled checkpoint.
     """
     warnings.warn(
-        f'Loading {_describe(path)!r} with weights_only=False: unpickling '
+        f'UNSAFE LOAD: loading {_describe(path)!r} with weights_only=False: '
+        'unpickling '
         'it can run arbitrary code. Do this only for a file from a source '
         'you trust, and save the result as a safe checkpoint.',
         stacklevel=2)
