@@ -171,9 +171,8 @@ def load_trusted_checkpoint(path: PathOrFile,
     """
     warnings.warn(
         f'UNSAFE LOAD: loading {_describe(path)!r} with weights_only=False: '
-        'unpickling '
-        'it can run arbitrary code. Do this only for a file from a source '
-        'you trust, and save the result as a safe checkpoint.',
+        'unpickling it can run arbitrary code. Do this only for a file from '
+        'a source you trust, and save the result as a safe checkpoint.',
         stacklevel=2)
     return torch.load(path, map_location=map_location, weights_only=False)
 
