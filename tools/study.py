@@ -29,21 +29,25 @@ seed), the rest of the train split is pre-trained on and is the probe's /
 k-NN's train set; recipes are chosen there. ``--final`` pre-trains on the
 whole train split and evaluates on the test split, once.
 
-Recipe for ImageNet weights (``--init imagenet-lite0``): the early stages
-(stem, blocks 0-4) are frozen and every BatchNorm of the backbone keeps
-eval mode (its ImageNet statistics); blocks 5-6 and ``conv_head`` learn at a
-tenth of the head's rate (``configs/_base_/schedules/cmd_adamw_continued.py``).
-Freezing and eval-mode BN are applied by this tool (see
-:class:`FrozenBackboneHook`); with ``--init scratch`` nothing is frozen.
+Recipe for ImageNet weights (``--init imagenet-lite0``): the configs'
+:class:`FreezeBackboneHook` freezes the early stages (stem and blocks
+``0 .. --frozen-blocks - 1``, default 0-4) and keeps every BatchNorm of the
+backbone in eval mode (its ImageNet statistics); the other blocks and
+``conv_head`` learn at ``--backbone-lr-mult`` (default 0.1) of the head's
+rate (``configs/_base_/schedules/cmd_adamw_continued.py``). With ``--init
+scratch`` the hook is removed and nothing is frozen.
 
 ``--data`` is an ImageNet-style folder (``train/<class>/*.jpg``,
 ``test/<class>/*.jpg``) or the official CUB-200-2011 layout (``images.txt``,
 ``image_class_labels.txt``, ``train_test_split.txt``, ``images/``).
 
-Resumable: each run writes ``OUT/runs/<protocol>/<setting>/<run>/result.json``
-when it finishes, and a finished run is never run again. Every invocation
-rewrites ``OUT/results.json`` (all runs' figures and configs) and
-``OUT/results.md`` (mean +- std per variant and setting).
+Resumable across sessions: each run writes
+``RESULTS/runs/<protocol>/<setting>/<run>.json`` when it finishes (small
+files, meant to be committed; ``--results`` defaults to ``docs/study``), and
+a run whose result file exists is never run again. Checkpoints, logs, image
+caches and converted weights go to ``--out``. Every invocation rewrites
+``RESULTS/results.json`` (all runs' figures and configs) and
+``RESULTS/results.md`` (mean +- std per variant and setting).
 """
 import argparse
 import json
@@ -59,7 +63,6 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import torch
 import torch.nn.functional as F
 from mmengine.config import Config
-from mmengine.hooks import Hook
 from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from PIL import Image
@@ -94,24 +97,22 @@ class Arch:
             ``{variant}`` field.
         overrides (dict): Config overrides applied to every variant (tiny
             test models).
-        frozen_prefixes (tuple[str]): Backbone parameter-name prefixes frozen
-            when continuing from ImageNet weights.
         imagenet (bool): Whether ``--init imagenet-lite0`` applies.
     """
     configs: str
     overrides: dict
-    frozen_prefixes: Tuple[str, ...]
     imagenet: bool
 
 
-LITE0_EARLY_STAGES = tuple(
-    f'timm_model.{name}'
-    for name in ('conv_stem', 'bn1', 'blocks.0', 'blocks.1', 'blocks.2',
-                 'blocks.3', 'blocks.4'))
+def lite0_frozen_prefixes(frozen_blocks: int) -> Tuple[str, ...]:
+    """The stem and blocks ``0 .. frozen_blocks - 1`` of (tf_)EfficientNet."""
+    return ('timm_model.conv_stem', 'timm_model.bn1') + tuple(
+        f'timm_model.blocks.{i}' for i in range(frozen_blocks))
+
+
 ARCHS = {
-    'effnet-lite0': Arch('{variant}_effnet-lite0_cub.py', {},
-                         LITE0_EARLY_STAGES, True),
-    'vit-s': Arch('{variant}_vit-s_cub.py', {}, (), False),
+    'effnet-lite0': Arch('{variant}_effnet-lite0_cub.py', {}, True),
+    'vit-s': Arch('{variant}_vit-s_cub.py', {}, False),
     # timm's 99 k-parameter test EfficientNet (256 channels): for tests and
     # smoke runs only, no weights
     'tiny-effnet': Arch(
@@ -121,7 +122,6 @@ ARCHS = {
             neck=dict(in_channels=256, attn_channels=16),
             head=dict(in_channels=256, num_prototypes=64,
                       hidden_channels=32, bottleneck_channels=16))),
-        ('timm_model.conv_stem', 'timm_model.bn1', 'timm_model.blocks.0'),
         False),
 }
 
@@ -226,52 +226,6 @@ def carve_validation(samples: Sequence[Sample], fraction: float,
     ]
 
 
-class FrozenBackboneHook(Hook):
-    """Freeze backbone parameters by prefix and keep its BatchNorm in eval.
-
-    ``before_train`` turns off ``requires_grad`` of the student backbone's
-    parameters whose names start with one of ``prefixes`` (the teacher, an
-    EMA of the student, then keeps them too); ``before_train_iter`` (the
-    loop calls ``model.train()`` after ``before_train_epoch``) puts every
-    BatchNorm of the student and teacher backbones in eval mode, so that
-    they normalise with, and never update, their pre-trained statistics.
-
-    Args:
-        prefixes (Sequence[str]): Parameter-name prefixes inside the
-            backbone, e.g. ``'timm_model.blocks.0'``.
-        norm_eval (bool): Keep BatchNorm layers in eval mode.
-    """
-
-    def __init__(self, prefixes: Sequence[str], norm_eval: bool) -> None:
-        self.prefixes = tuple(prefixes)
-        self.norm_eval = norm_eval
-
-    @staticmethod
-    def _backbones(runner) -> List[nn.Module]:
-        model = runner.model
-        return [model.backbone, model.teacher['backbone']]
-
-    def before_train(self, runner) -> None:
-        frozen = [
-            name for name, param in runner.model.backbone.named_parameters()
-            if name.startswith(self.prefixes)
-        ]
-        if self.prefixes and not frozen:
-            raise ValueError(f'No backbone parameter starts with any of '
-                             f'{list(self.prefixes)}.')
-        for name, param in runner.model.backbone.named_parameters():
-            if name in frozen:
-                param.requires_grad_(False)
-
-    def before_train_iter(self, runner, batch_idx: int,
-                          data_batch=None) -> None:
-        if self.norm_eval:
-            for backbone in self._backbones(runner):
-                for module in backbone.modules():
-                    if isinstance(module, nn.modules.batchnorm._BatchNorm):
-                        module.eval()
-
-
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Pre-train variants from one start and compare their '
@@ -279,7 +233,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--data', required=True, type=Path,
                         help='CUB-200-2011 layout or ImageNet-style folder')
     parser.add_argument('--out', required=True, type=Path,
-                        help='results folder (runs are cached there)')
+                        help='work folder: checkpoints, logs, caches')
+    parser.add_argument('--results', type=Path,
+                        default=Path(__file__).resolve().parents[1] / 'docs' /
+                        'study',
+                        help='per-run results and the tables (committed; a '
+                        'run with a result here is skipped)')
     parser.add_argument('--variants', nargs='+', default=list(VARIANTS),
                         choices=VARIANTS)
     parser.add_argument('--seeds', nargs='+', type=int, default=[0])
@@ -291,6 +250,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='global crop and evaluation size; local crops '
                         'are half of it')
     parser.add_argument('--batch-size', type=int, default=16)
+    parser.add_argument('--backbone-lr-mult', type=float, default=0.1,
+                        help="backbone learning rate as a fraction of the "
+                        "head's (continued pre-training)")
+    parser.add_argument('--frozen-blocks', type=int, default=5,
+                        help='EfficientNet blocks 0..N-1 (and the stem) stay '
+                        'frozen when continuing from ImageNet weights')
     parser.add_argument('--num-workers', type=int, default=2)
     parser.add_argument('--device', choices=('cpu', 'cuda'), default='cpu',
                         help='feature-extraction device; training runs '
@@ -307,6 +272,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.epochs < 1 or args.image_size < 32 or args.batch_size < 2:
         parser.error('need --epochs >= 1, --image-size >= 32 and '
                      '--batch-size >= 2.')
+    if not 0 < args.backbone_lr_mult <= 1 or not 0 <= args.frozen_blocks <= 7:
+        parser.error('need 0 < --backbone-lr-mult <= 1 and 0 <= '
+                     '--frozen-blocks <= 7.')
     if not 0 < args.val_fraction < 1:
         parser.error(f'--val-fraction must lie in (0, 1), got '
                      f'{args.val_fraction}.')
@@ -316,6 +284,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.device == 'cuda' and not torch.cuda.is_available():
         parser.error('--device cuda, but torch sees no CUDA device.')
     return args
+
+
+def setting_name(args: argparse.Namespace) -> str:
+    """The recipe of a run as a folder name; non-default factors appended."""
+    name = (f'{args.arch}_{args.init}_{args.image_size}px_'
+            f'b{args.batch_size}_{args.epochs}e')
+    if args.init == 'imagenet-lite0':
+        if args.backbone_lr_mult != 0.1:
+            name += f'_lr{args.backbone_lr_mult:g}'
+        if args.frozen_blocks != 5:
+            name += f'_frozen{args.frozen_blocks}'
+    return name
 
 
 class Study:
@@ -332,9 +312,10 @@ class Study:
         self.samples = samples
         self.train_split = 'train'
         self.eval_split = self.protocol
-        self.setting = (f'{args.arch}_{args.init}_{args.image_size}px_'
-                        f'b{args.batch_size}_{args.epochs}e')
+        self.setting = setting_name(args)
         self.root = args.out / 'runs' / self.protocol / self.setting
+        self.result_root = (args.results / 'runs' / self.protocol /
+                            self.setting)
         self.device = torch.device(args.device)
         self._images: Optional[torch.Tensor] = None
 
@@ -404,12 +385,22 @@ class Study:
         cfg.merge_from_dict(self.arch.overrides)
         args = self.args
         backbone = cfg.model.backbone
+        hooks = [h for h in cfg.custom_hooks
+                 if h['type'] != 'FreezeBackboneHook']
         if args.init == 'imagenet-lite0':
             backbone.init_cfg = dict(type='Pretrained',
                                      checkpoint=str(self.pretrained_weights()))
+            hooks.append(dict(
+                type='FreezeBackboneHook',
+                frozen_prefixes=list(lite0_frozen_prefixes(
+                    args.frozen_blocks)),
+                norm_eval=True))
+            cfg.optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult = \
+                args.backbone_lr_mult
         else:
             backbone.init_cfg = None
             backbone.pop('bn_momentum', None)
+        cfg.custom_hooks = hooks
         images = len(self.split(self.train_split))
         if images < args.batch_size:
             raise ValueError(f'{images} pre-training images are fewer than '
@@ -443,7 +434,7 @@ class Study:
             dict(type='CosineAnnealingLR', eta_min=1e-6, by_epoch=False,
                  begin=warmup, end=max(iters, warmup + 1)),
         ]
-        for hook in cfg.custom_hooks:
+        for hook in hooks:
             if hook['type'] == 'TeacherTemperatureHook':
                 hook['warmup_epochs'] = 0.3 * args.epochs
             elif hook['type'] == 'FreezePrototypesHook':
@@ -457,14 +448,6 @@ class Study:
         cfg.experiment_name = f'{variant}_seed{seed}_{uuid.uuid4().hex[:8]}'
         return cfg
 
-    def recipe(self) -> dict:
-        """What this tool adds to the configs (recorded with every run)."""
-        pretrained = self.args.init == 'imagenet-lite0'
-        return dict(
-            frozen_backbone_prefixes=list(
-                self.arch.frozen_prefixes if pretrained else ()),
-            backbone_norm_eval=pretrained)
-
     # -- runs -------------------------------------------------------------
     def run_dir(self, variant: str, seed: int) -> Path:
         return self.root / ('start' if variant == 'start' else
@@ -473,7 +456,7 @@ class Study:
     def run(self, variant: str, seed: int) -> dict:
         """Train (unless ``start``) and evaluate one run, or read its cache."""
         work_dir = self.run_dir(variant, seed)
-        result_file = work_dir / 'result.json'
+        result_file = self.result_root / f'{work_dir.name}.json'
         if result_file.is_file():
             print(f'[study] {work_dir.name}: finished earlier, skipped')
             return json.loads(result_file.read_text())
@@ -495,8 +478,8 @@ class Study:
             metrics=metrics,
             train_seconds=round(train_s, 1),
             eval_seconds=round(time.time() - start, 1),
-            recipe=self.recipe(),
             config=cfg.pretty_text)
+        result_file.parent.mkdir(parents=True, exist_ok=True)
         result_file.write_text(json.dumps(result, indent=1))
         print(f'[study] {work_dir.name}: ' + ', '.join(
             f'{k} {v:.2f}' for k, v in metrics.items()))
@@ -512,11 +495,6 @@ class Study:
     def train(self, cfg: Config) -> Dict[str, torch.Tensor]:
         """Pre-train with mmengine's runner; return the final state dict."""
         runner = Runner.from_cfg(cfg)
-        pretrained = self.args.init == 'imagenet-lite0'
-        runner.register_hook(
-            FrozenBackboneHook(
-                self.arch.frozen_prefixes if pretrained else (),
-                norm_eval=pretrained), priority='LOW')
         runner.train()
         return {k: v.detach().cpu()
                 for k, v in runner.model.state_dict().items()}
@@ -618,11 +596,11 @@ PROTOCOLS = {
 }
 
 
-def collect(out: Path) -> List[dict]:
-    """Every finished run under ``out/runs``."""
+def collect(results: Path) -> List[dict]:
+    """Every finished run under ``results/runs``."""
     return [
         json.loads(p.read_text())
-        for p in sorted((out / 'runs').glob('*/*/*/result.json'))
+        for p in sorted((results / 'runs').glob('*/*/*.json'))
     ]
 
 
@@ -635,6 +613,7 @@ def mean_std(values: Sequence[float]) -> str:
 def write_reports(out: Path, data_name: str, val_fraction: float) -> None:
     """Write ``results.json`` and ``results.md`` from all finished runs."""
     runs = collect(out)
+    out.mkdir(parents=True, exist_ok=True)
     (out / 'results.json').write_text(json.dumps(
         dict(data=data_name, runs=runs), indent=1))
     lines = [
@@ -688,9 +667,9 @@ def main(argv=None) -> None:
         seeds = [args.seeds[0]] if variant == 'start' else args.seeds
         for seed in seeds:
             study.run(variant, seed)
-            write_reports(args.out, data_name, args.val_fraction)
-    write_reports(args.out, data_name, args.val_fraction)
-    print(f'[study] wrote {args.out / "results.md"}')
+            write_reports(args.results, data_name, args.val_fraction)
+    write_reports(args.results, data_name, args.val_fraction)
+    print(f'[study] wrote {args.results / "results.md"}')
 
 
 if __name__ == '__main__':

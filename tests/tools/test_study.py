@@ -32,7 +32,8 @@ def write_image_folder(root: Path, num_classes: int = 3, per_split: int = 4,
 
 def study_args(data: Path, out: Path, *extra: str) -> list:
     return [
-        '--data', str(data), '--out', str(out), '--arch', 'tiny-effnet',
+        '--data', str(data), '--out', str(out), '--results',
+        str(out / 'results'), '--arch', 'tiny-effnet',
         '--init', 'scratch', '--epochs', '1', '--image-size', '32',
         '--batch-size', '4', '--num-workers', '0', '--seeds', '0', *extra
     ]
@@ -43,7 +44,7 @@ def test_study_cub_layout_runs_and_resumes(tmp_path, capsys):
     out = tmp_path / 'out'
     study.main(study_args(data, out, '--variants', 'start', 'dino',
                           '--final'))
-    results = json.loads((out / 'results.json').read_text())
+    results = json.loads((out / 'results/results.json').read_text())
     runs = {run['variant']: run for run in results['runs']}
     assert sorted(runs) == ['dino', 'start']
     for run in runs.values():
@@ -64,7 +65,7 @@ def test_study_cub_layout_runs_and_resumes(tmp_path, capsys):
         if key.startswith('backbone.') and weights[key].is_floating_point()
     ]
     assert any(moved)
-    table = (out / 'results.md').read_text()
+    table = (out / 'results/results.md').read_text()
     assert '| start | - |' in table and '| dino | 0 |' in table
     assert 'official test split' in table
 
@@ -73,7 +74,7 @@ def test_study_cub_layout_runs_and_resumes(tmp_path, capsys):
                           '--final'))
     printed = capsys.readouterr().out
     assert printed.count('finished earlier, skipped') == 2
-    assert json.loads((out / 'results.json').read_text()) == results
+    assert json.loads((out / 'results/results.json').read_text()) == results
 
 
 def test_study_image_folder_validation_split(tmp_path):
@@ -81,10 +82,10 @@ def test_study_image_folder_validation_split(tmp_path):
     out = tmp_path / 'out'
     study.main(study_args(data, out, '--variants', 'start', 'cmd',
                           '--data-name', 'tiny folder'))
-    runs = json.loads((out / 'results.json').read_text())['runs']
+    runs = json.loads((out / 'results/results.json').read_text())['runs']
     assert {r['variant'] for r in runs} == {'start', 'cmd'}
     assert {r['protocol'] for r in runs} == {'val'}
-    table = (out / 'results.md').read_text()
+    table = (out / 'results/results.md').read_text()
     assert 'tiny folder' in table and 'validation split' in table
     # 20% of 4 train images per class -> 1 val image per class
     pretrain = (out / 'splits/val_pretrain.txt').read_text().split()

@@ -1,5 +1,6 @@
 from .bad_image_count_hook import BadImageCountHook
 from .epoch_seed_hook import EpochSeedHook
+from .freeze_backbone_hook import FreezeBackboneHook
 from .freeze_prototypes_hook import FreezePrototypesHook
 from .knn_monitor_hook import KNNMonitorHook
 from .non_finite_loss_hook import NonFiniteLossHook
@@ -7,7 +8,8 @@ from .teacher_momentum_hook import TeacherMomentumHook
 from .teacher_temperature_hook import TeacherTemperatureHook
 
 __all__ = [
-    'BadImageCountHook', 'EpochSeedHook', 'FreezePrototypesHook',
+    'BadImageCountHook', 'EpochSeedHook', 'FreezeBackboneHook',
+    'FreezePrototypesHook',
     'KNNMonitorHook', 'NonFiniteLossHook', 'TeacherMomentumHook',
     'TeacherTemperatureHook'
 ]

@@ -6,8 +6,12 @@ max_epochs = 10
 warmup_epochs = 1
 base_lr = 5e-4
 
+# CustomKeysDecayConstructor: the backbone's lr_mult does not switch off
+# norm_decay_mult / bias_decay_mult for its norms and biases (mmengine's
+# default constructor drops every other rule for a custom key).
 optim_wrapper = dict(
     type='OptimWrapper',
+    constructor='CustomKeysDecayConstructor',
     optimizer=dict(type='AdamW', lr=base_lr, weight_decay=0.04,
                    betas=(0.9, 0.999)),
     clip_grad=dict(max_norm=3.0),

@@ -1,0 +1,3 @@
+from .custom_keys_decay_constructor import CustomKeysDecayConstructor
+
+__all__ = ['CustomKeysDecayConstructor']
