@@ -63,6 +63,7 @@ custom_hooks = [
     dict(type='NonFiniteLossHook'),
     dict(type='TeacherMomentumHook', start=0.99, end=1.0),
     dict(type='FreezePrototypesHook', epochs=1),
+    dict(type='TeacherCollapseHook', patience=50),
 ]
 default_hooks = dict(
     logger=dict(interval=5),

@@ -7,41 +7,12 @@ import cmd_plugin  # noqa: F401
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from tiny_configs import TINY_MODELS
-
-VIT = dict(type='VisionTransformer', out_type='raw',
-           **TINY_MODELS['vit']['backbone'])
-VIT['arch'] = {k: v for k, v in VIT['arch'].items() if k != '_delete_'}
-
-
-def build(backbone=None, **head):
-    cfg = dict(
-        type='CMD',
-        backbone=dict(VIT, **(backbone or {})),
-        neck=dict(type='MILNeck', **TINY_MODELS['vit']['neck']),
-        head=dict(type='CMDHead', **{**TINY_MODELS['vit']['head'], **head}))
-    model = MODELS.build(cfg)
-    model.init_weights()
-    return model
-
-
-def batch(num_images=2, num_local=3):
-    torch.manual_seed(0)
-    inputs = [torch.randn(num_images, 3, 32, 32) for _ in range(2)]
-    inputs += [torch.randn(num_images, 3, 16, 16) for _ in range(num_local)]
-    samples = []
-    for _ in range(num_images):
-        s = DataSample()
-        s.set_metainfo(dict(
-            crop_boxes=np.array([[0, 0, 40, 40], [8, 8, 48, 48]] +
-                                [[10, 10, 30, 30]] * num_local, np.float32),
-            crop_flips=np.array([False, True] + [False] * num_local)))
-        samples.append(s)
-    return inputs, samples
+from tiny_models import VIT, batch, build, loss_terms
 
 
 def test_loss_terms_and_no_teacher_gradient():
     model = build()
-    losses = model.loss(*batch())
+    losses = loss_terms(model.loss(*batch()))
     assert set(losses) == {'loss_img', 'loss_reg', 'loss_inter'}
     sum(losses.values()).backward()
     assert all(p.grad is None for p in model.teacher.parameters())
@@ -100,7 +71,7 @@ def test_centres_move_towards_teacher_mean():
 
 def test_inter_gradient_reaches_mil_neck_and_zero_weight_removes_it():
     only_inter = build(img_weight=0.0, reg_weight=0.0, inter_weight=1.0)
-    losses = only_inter.loss(*batch())
+    losses = loss_terms(only_inter.loss(*batch()))
     assert set(losses) == {'loss_inter'}
     losses['loss_inter'].backward()
     grad = only_inter.neck.attn_score.weight.grad

@@ -4,12 +4,12 @@ from .freeze_backbone_hook import FreezeBackboneHook
 from .freeze_prototypes_hook import FreezePrototypesHook
 from .knn_monitor_hook import KNNMonitorHook
 from .non_finite_loss_hook import NonFiniteLossHook
+from .teacher_collapse_hook import TeacherCollapseHook
 from .teacher_momentum_hook import TeacherMomentumHook
 from .teacher_temperature_hook import TeacherTemperatureHook
 
 __all__ = [
     'BadImageCountHook', 'EpochSeedHook', 'FreezeBackboneHook',
-    'FreezePrototypesHook',
-    'KNNMonitorHook', 'NonFiniteLossHook', 'TeacherMomentumHook',
-    'TeacherTemperatureHook'
+    'FreezePrototypesHook', 'KNNMonitorHook', 'NonFiniteLossHook',
+    'TeacherCollapseHook', 'TeacherMomentumHook', 'TeacherTemperatureHook'
 ]

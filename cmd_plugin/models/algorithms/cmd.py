@@ -10,8 +10,9 @@ from torch import nn
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
-from ...utils.config_checks import check_int, check_number
+from ...utils.config_checks import check_bool, check_int, check_number
 from ..heads.cmd_head import CropEncoding
+from ..utils.training_diagnostics import module_distance
 
 
 def resolution_groups(crops: List[torch.Tensor],
@@ -50,6 +51,11 @@ class CMD(BaseSelfSupervisor):
             :class:`TeacherMomentumHook` sets it. Defaults to 0.996.
         num_global_crops (int): Leading crops that the teacher sees (as many
             as ``CMDMultiCrop`` makes global crops). Defaults to 2.
+        diagnostics (bool): Add the ``diag/`` training-health signals to the
+            logged values (:meth:`CMDHead._diagnostics`, plus
+            ``diag/teacher_student_distance``, the relative parameter
+            distance of the two backbones, and ``diag/teacher_momentum``).
+            Defaults to True.
         pretrained (str, optional): Checkpoint for the whole model.
         data_preprocessor (dict, optional): Defaults to
             ``SelfSupDataPreprocessor``.
@@ -62,11 +68,13 @@ class CMD(BaseSelfSupervisor):
                  head: dict,
                  base_momentum: float = 0.996,
                  num_global_crops: int = 2,
+                 diagnostics: bool = True,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         check_number('CMD', 'base_momentum', base_momentum, 0, 1)
         check_int('CMD', 'num_global_crops', num_global_crops, 1)
+        check_bool('CMD', 'diagnostics', diagnostics)
         super().__init__(
             backbone=backbone,
             neck=neck,
@@ -76,6 +84,7 @@ class CMD(BaseSelfSupervisor):
             init_cfg=init_cfg)
         self.momentum = base_momentum
         self.num_global_crops = num_global_crops
+        self.diagnostics = diagnostics
         self.teacher = nn.ModuleDict(
             dict(
                 backbone=deepcopy(self.backbone),
@@ -193,7 +202,14 @@ class CMD(BaseSelfSupervisor):
             teacher, = self.encode(list(self.teacher.values()),
                                    [global_crops])
         boxes, flips = self.crop_geometry(data_samples, inputs[0].device)
-        return self.head.loss(student, teacher, boxes, flips)
+        losses = self.head.loss(student, teacher, boxes, flips,
+                                diagnostics=self.diagnostics)
+        if self.diagnostics:
+            losses['diag/teacher_student_distance'] = module_distance(
+                self.teacher['backbone'], self.backbone)
+            losses['diag/teacher_momentum'] = inputs[0].new_tensor(
+                self.momentum, dtype=torch.float32)
+        return losses
 
     def parse_losses(
         self, losses: Dict[str, torch.Tensor]

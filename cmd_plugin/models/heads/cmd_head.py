@@ -14,6 +14,9 @@ from ..losses import (feature_matching, image_distillation_loss,
                       inter_level_loss, mil_pool_log_probs, mil_pool_probs,
                       region_distillation_terms, region_match_weights,
                       student_log_probs, teacher_probs, cross_view_mask)
+from ..utils.training_diagnostics import (effective_regions, entropy,
+                                          entropy_of_log, matched_entropy,
+                                          prototype_usage)
 from .cmd_projector import CMDProjector
 
 MATCHINGS = ('feature', 'geometric')
@@ -118,6 +121,7 @@ class CMDHead(BaseModule):
         self.projector = CMDProjector(in_channels, hidden_channels,
                                       bottleneck_channels, num_prototypes,
                                       num_layers, share_mlp)
+        self.num_prototypes = num_prototypes
         self.img_weight = img_weight
         self.reg_weight = reg_weight
         self.inter_weight = inter_weight
@@ -151,7 +155,8 @@ class CMDHead(BaseModule):
              student: List[CropEncoding],
              teacher: CropEncoding,
              boxes: Optional[torch.Tensor] = None,
-             flips: Optional[torch.Tensor] = None) -> Dict[str, torch.Tensor]:
+             flips: Optional[torch.Tensor] = None,
+             diagnostics: bool = False) -> Dict[str, torch.Tensor]:
         """The weighted loss terms of one batch.
 
         Args:
@@ -163,10 +168,14 @@ class CMDHead(BaseModule):
             boxes (Tensor, optional): ``(V, B, 4)`` crop boxes, needed by
                 geometric matching.
             flips (Tensor, optional): ``(V, B)`` crop flip flags.
+            diagnostics (bool): Also return the ``diag/`` training-health
+                signals (see :meth:`_diagnostics`). Defaults to False.
 
         Returns:
             dict[str, Tensor]: ``loss_img``, ``loss_reg``, ``loss_inter``
-            (those with a non-zero weight), already weighted.
+            (those with a non-zero weight), already weighted, and with
+            ``diagnostics`` the ``diag/...`` scalars (no gradient; their
+            names hold no ``loss``, so mmengine logs but does not add them).
         """
         if self.matching == 'geometric' and self.reg_weight > 0 and (
                 boxes is None or flips is None):
@@ -176,13 +185,18 @@ class CMDHead(BaseModule):
                 "'crop_flips']) in train_dataloader.dataset.pipeline.")
         device_type = teacher.image_logits.device.type
         with torch.autocast(device_type=device_type, enabled=False):
-            losses = self._losses(student, teacher, boxes, flips)
+            losses, parts = self._losses(student, teacher, boxes, flips,
+                                         diagnostics)
+            if diagnostics:
+                losses.update(self._diagnostics(teacher, parts))
         self.update_centres(teacher)
         return losses
 
     def _losses(self, student: List[CropEncoding], teacher: CropEncoding,
-                boxes: Optional[torch.Tensor],
-                flips: Optional[torch.Tensor]) -> Dict[str, torch.Tensor]:
+                boxes: Optional[torch.Tensor], flips: Optional[torch.Tensor],
+                diagnostics: bool
+                ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
+        """The loss terms, and the distributions the diagnostics read."""
         t_image = teacher_probs(teacher.image_logits, self.image_centre,
                                 self.teacher_temp)
         s_image = torch.cat([
@@ -190,11 +204,12 @@ class CMDHead(BaseModule):
             for g in student
         ])
         losses = {}
+        parts = dict(t_image=t_image, s_image=s_image)
         if self.img_weight > 0:
             losses['loss_img'] = self.img_weight * image_distillation_loss(
                 t_image, s_image)
         if not self.uses_regions:
-            return losses
+            return losses, parts
 
         t_regions = teacher_probs(teacher.region_logits, self.region_centre,
                                   self.teacher_temp)
@@ -202,9 +217,11 @@ class CMDHead(BaseModule):
             student_log_probs(g.region_logits, self.student_temp)
             for g in student
         ]
+        parts.update(t_regions=t_regions, s_regions=s_regions)
         if self.reg_weight > 0:
             mil = teacher.weights if self.weighting == 'mil' else None
-            terms, offset = [], 0
+            t_entropy = entropy(t_regions) if diagnostics else None
+            terms, entropies, offset = [], [], 0
             for group, s_reg in zip(student, s_regions):
                 index, valid = self._match(teacher, group, offset, boxes,
                                            flips)
@@ -215,17 +232,78 @@ class CMDHead(BaseModule):
                                        offset, per_pair.device)
                 keep = keep.unsqueeze(-1) & (weight.sum(-1) > 0)
                 terms.append(per_pair[keep])
+                if diagnostics:
+                    entropies.append(
+                        matched_entropy(t_entropy, index, weight)[keep])
                 offset += group.num_crops
             losses['loss_reg'] = self.reg_weight * torch.cat(terms).mean()
+            if diagnostics:
+                parts.update(reg_ce=torch.cat(terms),
+                             reg_entropy=torch.cat(entropies))
+        if self.inter_weight == 0 and not diagnostics:
+            return losses, parts
+        t_bag = mil_pool_probs(t_regions, teacher.weights)
+        s_bag = torch.cat([
+            mil_pool_log_probs(s_reg, g.weights)
+            for g, s_reg in zip(student, s_regions)
+        ])
+        parts.update(t_bag=t_bag, s_bag=s_bag)
         if self.inter_weight > 0:
-            t_bag = mil_pool_probs(t_regions, teacher.weights)
-            s_bag = torch.cat([
-                mil_pool_log_probs(s_reg, g.weights)
-                for g, s_reg in zip(student, s_regions)
-            ])
             losses['loss_inter'] = self.inter_weight * inter_level_loss(
                 t_image, t_bag, s_image, s_bag)
-        return losses
+        return losses, parts
+
+    @torch.no_grad()
+    def _diagnostics(self, teacher: CropEncoding,
+                     parts: Dict[str, torch.Tensor]
+                     ) -> Dict[str, torch.Tensor]:
+        """Training-health signals of one batch, all scalars.
+
+        ``diag/teacher_entropy_{img,reg,bag}`` and ``diag/student_entropy_*``:
+        mean entropy (nats) of the centred, sharpened teacher targets and of
+        the student's distributions (``ln K`` = uniform, 0 = one-hot).
+        ``diag/kl_{img,reg,inter}``: each term's cross-entropy minus the
+        teacher entropy it contains (unweighted; what the student can still
+        learn). ``diag/mil_effective_regions``: ``exp(H(a))`` of the
+        teacher's MIL weights (``N`` when uniform) and
+        ``diag/mil_effective_share`` that over ``N``.
+        ``diag/prototype_usage``: fraction of the ``K`` prototypes that are
+        the teacher's argmax for at least one global crop.
+        ``diag/teacher_temp``: the current ``tau_t``.
+        """
+        t_image, s_image = parts['t_image'], parts['s_image']
+        t_image_entropy = entropy(t_image)
+        diag = {
+            'diag/teacher_entropy_img': t_image_entropy.mean(),
+            'diag/student_entropy_img': entropy_of_log(s_image).mean(),
+            'diag/kl_img': image_distillation_loss(t_image, s_image) -
+            t_image_entropy.mean(),
+            'diag/prototype_usage': prototype_usage(t_image),
+            'diag/teacher_temp': t_image.new_tensor(self.teacher_temp),
+        }
+        effective = effective_regions(teacher.weights.float())
+        diag['diag/mil_effective_regions'] = effective.mean()
+        diag['diag/mil_effective_share'] = (effective /
+                                            teacher.weights.shape[-1]).mean()
+        if 't_regions' not in parts:
+            return diag
+        t_bag_entropy = entropy(parts['t_bag'])
+        diag.update({
+            'diag/teacher_entropy_reg': entropy(parts['t_regions']).mean(),
+            'diag/student_entropy_reg': torch.cat([
+                entropy_of_log(s).flatten() for s in parts['s_regions']
+            ]).mean(),
+            'diag/teacher_entropy_bag': t_bag_entropy.mean(),
+            'diag/student_entropy_bag': entropy_of_log(parts['s_bag']).mean(),
+        })
+        if 'reg_ce' in parts:
+            diag['diag/kl_reg'] = (parts['reg_ce'] -
+                                   parts['reg_entropy']).mean()
+        if self.inter_weight > 0:
+            diag['diag/kl_inter'] = inter_level_loss(
+                t_image, parts['t_bag'], s_image, parts['s_bag']) - 0.5 * (
+                    t_image_entropy.mean() + t_bag_entropy.mean())
+        return diag
 
     @torch.no_grad()
     def update_centres(self, teacher: CropEncoding) -> None:

@@ -44,4 +44,5 @@ custom_hooks = [
          warmup_epochs=30),
     dict(type='TeacherMomentumHook', start=0.996, end=1.0),
     dict(type='FreezePrototypesHook', epochs=1),
+    dict(type='TeacherCollapseHook', patience=100),
 ]

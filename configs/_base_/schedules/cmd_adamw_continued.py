@@ -41,4 +41,5 @@ custom_hooks = [
          warmup_epochs=1),
     dict(type='TeacherMomentumHook', start=0.99, end=1.0),
     dict(type='FreezePrototypesHook', epochs=1),
+    dict(type='TeacherCollapseHook', patience=100),
 ]
