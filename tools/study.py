@@ -253,6 +253,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--backbone-lr-mult', type=float, default=0.1,
                         help="backbone learning rate as a fraction of the "
                         "head's (continued pre-training)")
+    parser.add_argument('--teacher-temp', type=float,
+                        help='teacher temperature after the warm-up (which '
+                        'starts at the config\'s start value; default: the '
+                        'config\'s end value)')
+    parser.add_argument('--num-prototypes', type=int,
+                        help='K of the head (default: the config\'s)')
     parser.add_argument('--frozen-blocks', type=int, default=5,
                         help='EfficientNet blocks 0..N-1 (and the stem) stay '
                         'frozen when continuing from ImageNet weights')
@@ -295,6 +301,10 @@ def setting_name(args: argparse.Namespace) -> str:
             name += f'_lr{args.backbone_lr_mult:g}'
         if args.frozen_blocks != 5:
             name += f'_frozen{args.frozen_blocks}'
+    if args.teacher_temp is not None:
+        name += f'_tt{args.teacher_temp:g}'
+    if args.num_prototypes is not None:
+        name += f'_k{args.num_prototypes}'
     return name
 
 
@@ -383,6 +393,8 @@ class Study:
             path = CONFIGS / 'study' / path.name
         cfg = Config.fromfile(str(path))
         cfg.merge_from_dict(self.arch.overrides)
+        if self.args.num_prototypes is not None:
+            cfg.model.head.num_prototypes = self.args.num_prototypes
         args = self.args
         backbone = cfg.model.backbone
         hooks = [h for h in cfg.custom_hooks
@@ -437,6 +449,8 @@ class Study:
         for hook in hooks:
             if hook['type'] == 'TeacherTemperatureHook':
                 hook['warmup_epochs'] = 0.3 * args.epochs
+                if args.teacher_temp is not None:
+                    hook['end'] = args.teacher_temp
             elif hook['type'] == 'FreezePrototypesHook':
                 hook['epochs'] = args.epochs // 10
         cfg.default_hooks.logger = dict(type='LoggerHook', interval=10)

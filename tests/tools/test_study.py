@@ -115,3 +115,31 @@ def test_bad_data_folder_is_named(tmp_path):
     with pytest.raises(SystemExit, match='neither the CUB-200-2011 layout'):
         study.main(['--data', str(tmp_path), '--out', str(tmp_path / 'o'),
                     '--init', 'scratch', '--arch', 'tiny-effnet'])
+
+
+def test_recipe_factors_reach_the_config_and_the_setting_name(tmp_path):
+    data = write_cub_layout(tmp_path, num_classes=2, per_class=8, size=40)
+    args = study.parse_args([
+        '--data', str(data), '--out', str(tmp_path / 'out'), '--epochs', '10',
+        '--backbone-lr-mult', '0.3', '--frozen-blocks', '4',
+        '--teacher-temp', '0.04', '--num-prototypes', '1024',
+        '--batch-size', '4'
+    ])
+    name = study.setting_name(args)
+    assert name == ('effnet-lite0_imagenet-lite0_96px_b4_10e_lr0.3_frozen4_'
+                    'tt0.04_k1024')
+    run = study.Study(args)
+    run.pretrained_weights = lambda: tmp_path / 'weights.pth'
+    cfg = run.config('cmd', 0, tmp_path / 'work')
+    assert cfg.model.head.num_prototypes == 1024
+    assert cfg.optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult == 0.3
+    hooks = {h['type']: h for h in cfg.custom_hooks}
+    assert hooks['TeacherTemperatureHook']['end'] == 0.04
+    assert hooks['TeacherTemperatureHook']['warmup_epochs'] == 3
+    assert hooks['FreezeBackboneHook']['frozen_prefixes'] == [
+        'timm_model.conv_stem', 'timm_model.bn1', 'timm_model.blocks.0',
+        'timm_model.blocks.1', 'timm_model.blocks.2', 'timm_model.blocks.3'
+    ]
+    default = study.parse_args(['--data', str(data), '--out', 'o'])
+    assert study.setting_name(default) == \
+        'effnet-lite0_imagenet-lite0_96px_b16_1e'
