@@ -70,8 +70,12 @@ from torch import nn
 from torchvision.transforms import functional as TF
 
 import cmd_plugin  # noqa: F401  (registers CMD, MILNeck, ...)
-from cmd_plugin.evaluation.functional import (leave_one_out_retrieval,
+from cmd_plugin.evaluation.functional import (leave_one_out_nearest_hits,
+                                              leave_one_out_retrieval,
                                               weighted_knn_predict)
+from cmd_plugin.evaluation.linear_probe import (PROBE_WEIGHT_DECAY,
+                                                linear_probe_predict)
+from cmd_plugin.evaluation.paired_bootstrap import paired_bootstrap
 from cmd_plugin.models.algorithms.feature_extractor import CMDFeatureExtractor
 from cmd_plugin.utils.checkpoint_conversion import (
     build_reference, convert_state_dict, efficientnet_lite0_weight_path,
@@ -84,7 +88,6 @@ INITS = ('imagenet-lite0', 'scratch')
 CUB_FILES = ('images.txt', 'image_class_labels.txt', 'train_test_split.txt')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
 KNN_K, KNN_T = 20, 0.07
-PROBE_WEIGHT_DECAY = 1e-3
 CUB50_NAME = 'CUB-50 subset (cropped)'
 
 
@@ -483,7 +486,7 @@ class Study:
             state = self.train(cfg)
         train_s = time.time() - start
         start = time.time()
-        metrics = self.evaluate(cfg, state)
+        metrics, per_image = self.evaluate(cfg, state)
         result = dict(
             variant=variant,
             seed=None if variant == 'start' else seed,
@@ -492,6 +495,7 @@ class Study:
             metrics=metrics,
             train_seconds=round(train_s, 1),
             eval_seconds=round(time.time() - start, 1),
+            per_image=per_image,
             config=cfg.pretty_text)
         result_file.parent.mkdir(parents=True, exist_ok=True)
         result_file.write_text(json.dumps(result, indent=1))
@@ -533,9 +537,11 @@ class Study:
             feats.append(extractor.extract_feat(x).float().cpu())
         return torch.cat(feats)
 
-    def evaluate(self, cfg: Config,
-                 state: Dict[str, torch.Tensor]) -> Dict[str, float]:
-        """Linear probe, k-NN, Rank-1 and mAP in percent."""
+    def evaluate(self, cfg: Config, state: Dict[str, torch.Tensor]
+                 ) -> Tuple[Dict[str, float], Dict[str, str]]:
+        """Linear probe, k-NN, Rank-1 and mAP in percent, and per image
+        whether the probe and the nearest neighbour were right (``'0'`` /
+        ``'1'`` strings in evaluation-split order, for paired tests)."""
         feats = self.features(cfg, state)
         num_train = len(self.split(self.train_split))
         labels = torch.tensor([
@@ -547,55 +553,18 @@ class Study:
         knn = weighted_knn_predict(train_x, train_y, eval_x, k=KNN_K,
                                    temperature=KNN_T)
         retrieval = leave_one_out_retrieval(eval_x, eval_y)
-        return dict(
-            linear_top1=100 * linear_probe(train_x, train_y, eval_x, eval_y,
-                                           len(self.dataset.classes)),
+        linear = linear_probe_predict(train_x, train_y, eval_x,
+                                      len(self.dataset.classes)) == eval_y
+        metrics = dict(
+            linear_top1=100 * linear.float().mean().item(),
             knn_top1=100 * (knn == eval_y).float().mean().item(),
             rank1=100 * retrieval['rank1'],
             mAP=100 * retrieval['mAP'])
-
-
-def linear_probe(train_x: torch.Tensor, train_y: torch.Tensor,
-                 eval_x: torch.Tensor, eval_y: torch.Tensor,
-                 num_classes: int,
-                 weight_decay: float = PROBE_WEIGHT_DECAY) -> float:
-    """Top-1 of a logistic regression on frozen features.
-
-    Features are standardised with the train mean and std; the classifier is
-    fitted on the full train set by L-BFGS on cross-entropy plus
-    ``weight_decay / 2 * ||W||^2``.
-
-    Args:
-        train_x (Tensor): ``(N, C)`` train features.
-        train_y (Tensor): ``(N,)`` train labels.
-        eval_x (Tensor): ``(M, C)`` evaluation features.
-        eval_y (Tensor): ``(M,)`` evaluation labels.
-        num_classes (int): Number of classes.
-        weight_decay (float): L2 penalty on the weights.
-
-    Returns:
-        float: Top-1 accuracy in [0, 1].
-    """
-    mean, std = train_x.mean(0), train_x.std(0).clamp(min=1e-6)
-    train_x, eval_x = (train_x - mean) / std, (eval_x - mean) / std
-    classifier = nn.Linear(train_x.shape[1], num_classes)
-    nn.init.zeros_(classifier.weight)
-    nn.init.zeros_(classifier.bias)
-    optimizer = torch.optim.LBFGS(classifier.parameters(), max_iter=300,
-                                  line_search_fn='strong_wolfe')
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(classifier(train_x), train_y)
-        loss = loss + weight_decay / 2 * classifier.weight.square().sum()
-        loss.backward()
-        return loss
-
-    with torch.enable_grad():
-        optimizer.step(closure)
-    with torch.no_grad():
-        predictions = classifier(eval_x).argmax(dim=1)
-    return (predictions == eval_y).float().mean().item()
+        per_image = dict(
+            linear_top1=linear,
+            rank1=leave_one_out_nearest_hits(eval_x, eval_y))
+        return metrics, {k: ''.join('1' if hit else '0' for hit in v.tolist())
+                         for k, v in per_image.items()}
 
 
 # -- reports ----------------------------------------------------------------
@@ -664,8 +633,55 @@ def write_reports(out: Path, data_name: str, val_fraction: float) -> None:
             minutes = statistics.mean(r['train_seconds'] for r in found) / 60
             lines.append(f'| {variant} | {seeds} | ' + ' | '.join(cells) +
                          f' | {minutes:.1f} |')
-        lines.append('')
+        lines += [''] + paired_lines(variants)
     (out / 'results.md').write_text('\n'.join(lines))
+
+
+PAIRED_METRICS = (('linear_top1', 'Linear top-1'), ('rank1', 'Rank-1'))
+
+
+def paired_lines(variants: Dict[str, List[dict]]) -> List[str]:
+    """Markdown rows of ``variant - dino``, paired by seed, with intervals.
+
+    Per metric: the difference of each seed, and the difference of the seed
+    means with its 95 % bootstrap interval over the evaluation images
+    (:func:`paired_bootstrap`). Only runs that stored per-image results.
+    """
+    base = {r['seed']: r for r in variants.get('dino', []) if 'per_image' in r}
+    rows = []
+    for variant in VARIANTS:
+        if variant in ('start', 'dino'):
+            continue
+        runs = [r for r in variants.get(variant, [])
+                if 'per_image' in r and r['seed'] in base]
+        if not runs:
+            continue
+        cells = []
+        for key, _ in PAIRED_METRICS:
+            per_seed = ', '.join(
+                f"{r['metrics'][key] - base[r['seed']]['metrics'][key]:+.1f}"
+                for r in runs)
+            hits = [torch.tensor([c == '1' for c in r['per_image'][key]])
+                    for r in runs]
+            base_hits = [torch.tensor(
+                [c == '1' for c in base[r['seed']]['per_image'][key]])
+                for r in runs]
+            diff, low, high = paired_bootstrap(torch.stack(hits),
+                                               torch.stack(base_hits))
+            cells.append(f'{per_seed} | {diff:+.1f} [{low:+.1f}, {high:+.1f}]')
+        seeds = ', '.join(str(r['seed']) for r in runs)
+        rows.append(f'| {variant} - dino | {seeds} | ' + ' | '.join(cells) +
+                    ' |')
+    if not rows:
+        return []
+    header = ' | '.join(f'{title} per seed | {title} mean [95 % CI]'
+                        for _, title in PAIRED_METRICS)
+    return [
+        'Paired with `dino` of the same seed (percentage points; the '
+        'interval resamples the evaluation images, 2,000 bootstrap draws):',
+        '', f'| difference | seeds | {header} |',
+        '|---' * (2 + 2 * len(PAIRED_METRICS)) + '|'
+    ] + rows + ['']
 
 
 def main(argv=None) -> None:

@@ -197,3 +197,26 @@ def weighted_knn_predict(train_features: torch.Tensor,
         votes.scatter_add_(1, train_labels[top_idx], weights)
         predictions.append(votes.argmax(dim=1))
     return torch.cat(predictions) if predictions else train_labels.new_empty(0)
+
+
+def leave_one_out_nearest_hits(features: torch.Tensor,
+                               labels: torch.Tensor) -> torch.Tensor:
+    """Per item: does its nearest other item (cosine) share its label?
+
+    The per-image form of :func:`leave_one_out_retrieval`'s ``rank1`` (equal
+    to its mean up to ties), for paired comparisons between methods.
+
+    Args:
+        features (Tensor): ``(N, C)``, ``N >= 2``.
+        labels (Tensor): ``(N,)``.
+
+    Returns:
+        Tensor: ``(N,)`` bool.
+    """
+    _check_features('features', features, labels)
+    if features.shape[0] < 2:
+        raise ValueError('leave_one_out_nearest_hits needs at least 2 items.')
+    x = F.normalize(features.float(), dim=1)
+    sim = x @ x.T
+    sim.fill_diagonal_(-torch.inf)
+    return labels[sim.argmax(dim=1)] == labels
