@@ -125,15 +125,16 @@ def test_recipe_factors_reach_the_config_and_the_setting_name(tmp_path):
         '--data', str(data), '--out', str(tmp_path / 'out'), '--epochs', '10',
         '--backbone-lr-mult', '0.3', '--frozen-blocks', '4',
         '--teacher-temp', '0.04', '--num-prototypes', '1024',
-        '--batch-size', '4'
+        '--output-stride', '16', '--batch-size', '4'
     ])
     name = study.setting_name(args)
     assert name == ('effnet-lite0_imagenet-lite0_96px_b4_10e_lr0.3_frozen4_'
-                    'tt0.04_k1024')
+                    'tt0.04_k1024_os16')
     run = study.Study(args)
     run.pretrained_weights = lambda: tmp_path / 'weights.pth'
     cfg = run.config('cmd', 0, tmp_path / 'work')
     assert cfg.model.head.num_prototypes == 1024
+    assert cfg.model.backbone.output_stride == 16
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult == 0.3
     hooks = {h['type']: h for h in cfg.custom_hooks}
     assert hooks['TeacherTemperatureHook']['end'] == 0.04
