@@ -11,6 +11,7 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
 from cmd_plugin.utils.dataset_checks import check_dataset_config
+from cmd_plugin.utils.preflight import fix_persistent_workers
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -44,6 +45,7 @@ def main(argv=None) -> dict:
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
+    fix_persistent_workers(cfg)
     check_dataset_config(cfg.test_dataloader.dataset, 'test_dataloader.dataset')
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()

@@ -1,14 +1,17 @@
 """Pre-train (or train a linear probe) from an mmpretrain-style config.
 
     python tools/train.py configs/cmd_vit-s_cub.py [--work-dir DIR]
-        [--resume [CKPT]] [--amp] [--auto-scale-lr]
-        [--cfg-options key=value ...] [--launcher none|pytorch|slurm]
+        [--resume [CKPT] | --resume-if-any] [--amp] [--auto-scale-lr]
+        [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
+        [--debug]
 
 Several processes (GPUs, or CPUs with env_cfg.dist_cfg.backend=gloo):
     bash tools/dist_train.sh CONFIG NUM_PROCESSES [train.py args]
 
 The plugin's options are checked before anything is built; an invalid one
-stops the run with its key path (e.g. ``model.head.matching: ...``).
+stops the run with its key path (e.g. ``model.head.matching: ...``). A user
+error prints one message and exits with status 2 (``--debug`` or
+``CMD_DEBUG=1`` shows its traceback).
 """
 import argparse
 import datetime
@@ -23,6 +26,10 @@ from torch.nn.parallel import DistributedDataParallel
 
 from cmd_plugin.utils.config_checks import check_config
 from cmd_plugin.utils.dataset_checks import check_dataset_config
+from cmd_plugin.utils.preflight import (fix_persistent_workers,
+                                        latest_checkpoint)
+from cmd_plugin.utils.user_errors import (add_debug_argument,
+                                          exit_on_user_error)
 from mmpretrain.registry import MODEL_WRAPPERS
 
 
@@ -31,10 +38,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='config file path')
     parser.add_argument('--work-dir', help='where logs and checkpoints go '
                         '(default: work_dirs/<config name>)')
-    parser.add_argument(
+    resume = parser.add_mutually_exclusive_group()
+    resume.add_argument(
         '--resume', nargs='?', type=str, const='auto',
         help='resume from CKPT, or without a value from the latest '
-        'checkpoint in the work dir')
+        'checkpoint in the work dir (an error if there is none)')
+    resume.add_argument(
+        '--resume-if-any', action='store_true',
+        help='resume from the latest checkpoint in the work dir if there is '
+        'one, else start from scratch')
     parser.add_argument('--amp', action='store_true',
                         help='mixed precision (bf16 autocast) on GPU')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -49,6 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm',
                                                'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -69,8 +82,9 @@ def build_config(args: argparse.Namespace) -> Config:
                              f'got {cfg.optim_wrapper.type!r}.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
-    if args.resume == 'auto':
-        cfg.resume, cfg.load_from = True, None
+    if args.resume == 'auto' or args.resume_if_any:
+        latest = latest_checkpoint(cfg.work_dir, if_any=args.resume_if_any)
+        cfg.resume, cfg.load_from = latest is not None, latest
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
     if args.auto_scale_lr:
@@ -128,7 +142,14 @@ def setup_cpu_distributed(cfg: Config) -> None:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    with exit_on_user_error('train.py', args.debug):
+        train(args)
+
+
+def train(args: argparse.Namespace) -> None:
+    """Check the config and the paths it names, then train."""
     cfg = build_config(args)
+    fix_persistent_workers(cfg)
     check_config(cfg)
     for loader in ('train_dataloader', 'val_dataloader'):
         if cfg.get(loader):
