@@ -1,0 +1,183 @@
+"""The CMD teacher on a BatchNorm backbone (tiny ResNet-18): the EMA formula
+on every teacher module, buffers copied, global crops only, and one
+backbone call per crop resolution."""
+import numpy as np
+import pytest
+import torch
+
+import cmd_plugin  # noqa: F401
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+from tiny_configs import TINY_MODELS
+
+MODULES = ('backbone', 'neck', 'projector')
+B, GLOBAL, LOCAL = 2, 64, 32
+
+
+def build():
+    tiny = TINY_MODELS['resnet']
+    model = MODELS.build(dict(
+        type='CMD',
+        backbone=dict(type='ResNet', **tiny['backbone']),
+        neck=dict(type='MILNeck', embedding='bag', **tiny['neck']),
+        head=dict(type='CMDHead', **tiny['head'])))
+    model.init_weights()
+    return model
+
+
+def student_module(model, name):
+    return model.head.projector if name == 'projector' else getattr(
+        model, name)
+
+
+def crops_and_samples(num_local=3):
+    gen = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(B, 3, GLOBAL, GLOBAL, generator=gen)
+              for _ in range(2)]
+    inputs += [torch.randn(B, 3, LOCAL, LOCAL, generator=gen)
+               for _ in range(num_local)]
+    samples = []
+    for _ in range(B):
+        sample = DataSample()
+        sample.set_metainfo(dict(
+            crop_boxes=np.array([[0, 0, 80, 80], [10, 10, 90, 90]] +
+                                [[20, 20, 50, 50]] * num_local, np.float32),
+            crop_flips=np.array([False, True] + [False] * num_local)))
+        samples.append(sample)
+    return inputs, samples
+
+
+def snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_ema_on_every_teacher_module_and_buffers_copied():
+    model = build()
+    model.momentum = 0.7
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name in MODULES:
+            for p in student_module(model, name).parameters():
+                p.add_(torch.randn(p.shape, generator=gen))
+        for m in model.backbone.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.normal_(generator=gen)
+                m.running_var.uniform_(0.5, 2.0, generator=gen)
+                m.num_batches_tracked.fill_(5)
+    before = {name: snapshot(model.teacher[name]) for name in MODULES}
+
+    model.update_teacher()
+
+    num_buffers = 0
+    for name in MODULES:
+        teacher, student = model.teacher[name], student_module(model, name)
+        params = dict(student.named_parameters())
+        assert params, name
+        assert sorted(dict(teacher.named_parameters())) == sorted(params)
+        for key, value in teacher.named_parameters():
+            expected = 0.7 * before[name][key] + 0.3 * params[key]
+            torch.testing.assert_close(value, expected, msg=f'{name}.{key}')
+        buffers = dict(student.named_buffers())
+        assert sorted(dict(teacher.named_buffers())) == sorted(buffers)
+        for key, value in teacher.named_buffers():
+            assert torch.equal(value, buffers[key]), f'{name}.{key}'
+            num_buffers += 1
+    # the BatchNorm running statistics of the 20 norm layers of ResNet-18
+    assert num_buffers == 3 * sum(
+        isinstance(m, torch.nn.BatchNorm2d) for m in model.backbone.modules())
+
+
+def test_loss_runs_the_updated_teacher_on_the_global_crops_only():
+    model = build()
+    model.momentum = 0.6
+    with torch.no_grad():  # student and teacher differ before the step
+        for p in model.backbone.parameters():
+            p.mul_(1.1)
+    model.train()
+    before = snapshot(model.teacher['backbone'])
+    student_params = {k: v.detach().clone()
+                      for k, v in model.backbone.named_parameters()}
+    inputs, samples = crops_and_samples()
+
+    calls = {'student': [], 'teacher': []}
+    hooks = [
+        model.backbone.register_forward_pre_hook(
+            lambda m, args: calls['student'].append(args[0].clone())),
+        model.teacher['backbone'].register_forward_pre_hook(
+            lambda m, args: calls['teacher'].append(args[0].clone())),
+    ]
+    seen = {}
+    head_loss = model.head.loss
+
+    def record(student, teacher, *args, **kwargs):
+        seen.update(student=student, teacher=teacher)
+        return head_loss(student, teacher, *args, **kwargs)
+
+    model.head.loss = record
+    try:
+        model.loss(inputs, samples)
+    finally:
+        for hook in hooks:
+            hook.remove()
+
+    # one student backbone call per resolution, one teacher call on the
+    # global crops only
+    assert [x.shape for x in calls['student']] == [
+        (2 * B, 3, GLOBAL, GLOBAL), (3 * B, 3, LOCAL, LOCAL)]
+    assert len(calls['teacher']) == 1
+    assert torch.equal(calls['teacher'][0], torch.cat(inputs[:2]))
+    assert [g.grid for g in seen['student']] == [(2, 2), (1, 1)]
+    assert seen['teacher'].image_logits.shape == (2, B, 64)
+
+    # the teacher was updated before it ran: m * old + (1 - m) * student
+    teacher = model.teacher['backbone']
+    for key, value in teacher.named_parameters():
+        torch.testing.assert_close(
+            value, 0.6 * before[key] + 0.4 * student_params[key], msg=key)
+    # and it ran with the student's BatchNorm statistics of this step
+    moved = 0
+    for key, value in teacher.named_buffers():
+        assert torch.equal(value, dict(model.backbone.named_buffers())[key])
+        moved += 'running_mean' in key and not torch.equal(
+            value, before[key])
+    assert moved > 0
+
+    # the teacher outputs the head received are those of the updated
+    # teacher (in eval mode) on the global crops
+    with torch.no_grad():
+        mil = model.teacher['neck'](teacher(torch.cat(inputs[:2])))
+        image = model.teacher['projector'](mil.image)
+        regions = model.teacher['projector'](mil.regions, regions=True)
+    torch.testing.assert_close(seen['teacher'].image_logits,
+                               image.unflatten(0, (2, B)))
+    torch.testing.assert_close(seen['teacher'].region_logits,
+                               regions.unflatten(0, (2, B)))
+    torch.testing.assert_close(seen['teacher'].weights,
+                               mil.weights.unflatten(0, (2, B)))
+
+
+@pytest.mark.parametrize('num_local', [0, 4])
+def test_student_groups_are_the_crops_of_one_resolution(num_local):
+    model = build()
+    model.train()
+    inputs, samples = crops_and_samples(num_local)
+    seen = {}
+    head_loss = model.head.loss
+
+    def record(student, teacher, *args, **kwargs):
+        seen['student'] = student
+        return head_loss(student, teacher, *args, **kwargs)
+
+    model.head.loss = record
+    model.loss(inputs, samples)
+    groups = [inputs[:2]] + ([inputs[2:]] if num_local else [])
+    assert [g.num_crops for g in seen['student']] == [len(g) for g in groups]
+    # train-mode BatchNorm normalises each call's batch: the encodings are
+    # those of one call per group
+    with torch.no_grad():
+        for encoding, crops in zip(seen['student'], groups):
+            mil = model.neck(model.backbone(torch.cat(crops)))
+            torch.testing.assert_close(
+                encoding.image_logits,
+                model.head.projector(mil.image).unflatten(
+                    0, (len(crops), B)))
