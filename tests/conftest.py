@@ -4,10 +4,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from mmengine.registry import DefaultScope
 from PIL import Image
 
 import cmd_plugin  # noqa: F401  (registers the plugin)
+
+# One intra-op thread: the tiny models of the tests run faster on a few
+# shared CPU cores than with torch's default of one thread per core.
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
