@@ -31,11 +31,14 @@ def write_cub_layout(root: Path,
                      num_classes: int = 3,
                      per_class: int = 4,
                      size: int = 48,
-                     seed: int = 0) -> Path:
+                     seed: int = 0,
+                     class_colour: bool = True) -> Path:
     """Write a tiny dataset in the official CUB-200-2011 layout.
 
     Half of each class's images go to the train split, half to test. Each
-    class has its own dominant colour so that features can separate them.
+    class has its own dominant colour so that features can separate them;
+    with ``class_colour=False`` every image is plain noise instead (metrics
+    then land between 0 and 100, not at 100).
 
     Returns:
         Path: the ``CUB_200_2011`` folder (the ``data_root`` of a config).
@@ -53,6 +56,8 @@ def write_cub_layout(root: Path,
             image_id += 1
             noise = rng.integers(-40, 40, size=(size, size, 3))
             pixels = np.clip(colour + noise, 0, 255).astype(np.uint8)
+            if not class_colour:
+                pixels = rng.integers(0, 256, (size, size, 3), np.uint8)
             name = f'{folder}/img_{k:04d}.jpg'
             Image.fromarray(pixels).save(root / 'images' / name)
             images.append(f'{image_id} {name}')

@@ -5,7 +5,9 @@ from mmengine.config import Config
 from mmengine.runner import Runner, load_checkpoint
 
 from cmd_checkpoints import TINY_NECK, TINY_VIT, save_cmd_checkpoint
+from conftest import write_cub_layout
 from mmpretrain.registry import MODELS
+from reference_metrics import collect_features, expected_metrics
 
 
 def build(**kwargs):
@@ -121,8 +123,10 @@ def test_bad_config_values(kwargs, message):
         build(**kwargs)
 
 
-def test_runner_test_loop_reports_every_metric(cmd_ckpt, tiny_cub, tmp_path):
+def test_runner_test_loop_reports_every_metric(cmd_ckpt, tmp_path):
     path, _ = cmd_ckpt
+    # plain-noise images: no class colour, metrics between 0 and 100
+    tiny_cub = write_cub_layout(tmp_path, class_colour=False)
     pipeline = [
         dict(type='LoadImageFromFile'),
         dict(type='ResizeEdge', scale=36, edge='short'),
@@ -159,7 +163,16 @@ def test_runner_test_loop_reports_every_metric(cmd_ckpt, tiny_cub, tmp_path):
             test_cfg=dict(),
             load_from=str(path),
             log_level='WARNING'))
-    metrics = Runner.from_cfg(cfg).test()
+    runner = Runner.from_cfg(cfg)
+    metrics = runner.test()
     assert {'retrieval/loo/rank1', 'retrieval/loo/mAP',
             'retrieval/cmd_official/mAP@100', 'knn/top1'} <= set(metrics)
-    assert all(0 <= value <= 100 for value in metrics.values())
+
+    # the same numbers from the loaded model's features, recomputed with
+    # plain loops
+    feats, labels, splits = collect_features(runner.model,
+                                             runner.test_dataloader)
+    assert splits.count('train') == splits.count('test') == 6
+    for key, value in expected_metrics(feats, labels, splits).items():
+        assert metrics[key] == pytest.approx(value, abs=1e-4), key
+    assert 0 < metrics['retrieval/loo/mAP'] < 100

@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 import torch
 from mmengine.config import Config
+from mmengine.runner import Runner
 
 import cmd_plugin  # noqa: F401
 from cmd_plugin.utils import load_checkpoint_safely
+from conftest import write_cub_layout
 from mmpretrain.registry import DATASETS, MODELS
+from reference_metrics import collect_features, expected_metrics
 from tiny_configs import TINY_MODELS, write_tiny_config
 from tool_scripts import load_tool
 
@@ -216,6 +219,18 @@ def pretrained(tiny_cub, tmp_path_factory) -> Path:
     return checkpoint
 
 
+def reference_runner(config: Path, checkpoint: Path, work_dir: Path) -> Runner:
+    """A fresh runner of ``config`` that has tested ``checkpoint``: its
+    model and test loader give the reference values."""
+    cfg = Config.fromfile(config)
+    cfg.work_dir = str(work_dir)
+    cfg.load_from = str(checkpoint)
+    cfg.experiment_name = f'reference_{uuid.uuid4().hex[:8]}'
+    runner = Runner.from_cfg(cfg)
+    runner.test()
+    return runner
+
+
 def logged_text(work_dir: Path) -> str:
     logs = sorted(work_dir.glob('*/*.log'))
     assert logs, f'no log under {work_dir}'
@@ -232,15 +247,27 @@ def logged_text(work_dir: Path) -> str:
     ('knn_vit-s_cub.py', ['knn/top1']),
 ])
 def test_feature_protocols_on_the_pretraining_checkpoint(
-        config, keys, pretrained, tiny_cub, tmp_path):
+        config, keys, pretrained, tmp_path):
+    # evaluated on plain-noise images: metrics between 0 and 100
+    noise = write_cub_layout(tmp_path, class_colour=False)
     tiny = write_tiny_benchmark(tmp_path / f'tiny_{Path(config).stem}.py',
-                                config, tiny_cub, TINY_FEATURE_MODELS['vit'])
+                                config, noise, TINY_FEATURE_MODELS['vit'])
     work_dir = tmp_path / 'work'
     metrics = load_tool('test').main(
         [str(tiny), str(pretrained), '--work-dir', str(work_dir)])
     for key in keys:
         assert key in metrics, f'{key} missing from {sorted(metrics)}'
-        assert 0.0 <= metrics[key] <= 100.0, (key, metrics[key])
+    # the values of the teacher's features, recomputed with plain loops
+    runner = reference_runner(tiny, pretrained, tmp_path / 'reference')
+    feats, labels, splits = collect_features(runner.model,
+                                             runner.test_dataloader)
+    expected = expected_metrics(feats, labels, splits)
+    checked = [key for key in keys if key in expected]
+    assert 'knn/top1' in checked and len(checked) >= len(keys) // 2
+    for key in checked:
+        assert metrics[key] == pytest.approx(expected[key], abs=1e-4), key
+    if 'retrieval/loo/mAP' in keys:  # noise: neither none nor all found
+        assert 0 < metrics['retrieval/loo/mAP'] < 100
     log = logged_text(work_dir)
     assert all(f'{key}: ' in log for key in keys), log[-2000:]
 
@@ -291,4 +318,13 @@ def test_linear_probe_trains_on_the_frozen_teacher(pretrained, tiny_cub,
         str(tiny), str(work_dir / 'epoch_1.pth'), '--work-dir',
         str(tmp_path / 'test')
     ])
-    assert 0.0 <= metrics['accuracy/top1'] <= 100.0
+    # the share of the 6 test images the probe's checkpoint gets right
+    runner = reference_runner(tiny, work_dir / 'epoch_1.pth',
+                           tmp_path / 'reference')
+    hits = []
+    with torch.no_grad():
+        for data in runner.test_dataloader:
+            hits += [int(s.pred_label) == int(s.gt_label)
+                     for s in runner.model.test_step(data)]
+    assert len(hits) == 6
+    assert metrics['accuracy/top1'] == pytest.approx(100 * sum(hits) / 6)
