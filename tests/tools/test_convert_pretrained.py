@@ -9,6 +9,7 @@ import pytest
 import torch
 import torchvision
 from mmpretrain.models.backbones import ResNet
+from mmpretrain.registry import MODELS
 
 SCRIPT = Path(__file__).parents[2] / 'tools' / 'convert_pretrained.py'
 
@@ -68,7 +69,10 @@ def test_legacy_dino_checkpoint_needs_trust(cli, resnet50_state_dict,
     state_dict = torch.load(dst, weights_only=True)['state_dict']
     assert torch.equal(state_dict['layer4.2.conv3.weight'],
                        resnet50_state_dict['layer4.2.conv3.weight'])
-    assert 'Saved 318 tensors' in capsys.readouterr().out
+    # every tensor of mmpretrain's ResNet-50 (torchvision's minus fc.*)
+    expected = ResNet(depth=50).state_dict()
+    assert list(state_dict) == list(expected)
+    assert f'Saved {len(expected)} tensors' in capsys.readouterr().out
 
 
 def test_packaged_efficientnet_lite0(cli, tmp_path):
@@ -79,7 +83,14 @@ def test_packaged_efficientnet_lite0(cli, tmp_path):
               'efficientnet-pytorch'])
     checkpoint = torch.load(dst, weights_only=True)
     state_dict = checkpoint['state_dict']
-    assert len(state_dict) == 294
+    # exactly the tensors, in order and shape, of the TIMMBackbone the
+    # configs build (the full model up to conv_head, no classifier)
+    reference = MODELS.build(dict(
+        type='TIMMBackbone', model_name='efficientnet_lite0',
+        features_only=False, pretrained=False, num_classes=0,
+        global_pool='')).state_dict()
+    assert [(k, v.shape) for k, v in state_dict.items()] == [
+        (k, v.shape) for k, v in reference.items()]
     assert all(k.startswith('timm_model.') for k in state_dict)
     assert state_dict['timm_model.conv_head.weight'].shape == (1280, 320, 1, 1)
     assert "'efficientnet_lite0'" in checkpoint['meta']['target']
