@@ -1,8 +1,8 @@
 """Write the teacher's (or student's) backbone of a CMD checkpoint alone.
 
-    python tools/extract_backbone.py CKPT OUT [--network teacher|student]
+    python tools/extract_backbone.py CHECKPOINT OUT [--network teacher|student]
 
-CKPT is a CMD pre-training checkpoint (``teacher.backbone.*`` and the
+CHECKPOINT is a CMD pre-training checkpoint (``teacher.backbone.*`` and the
 student's ``backbone.*`` keys) or another model's checkpoint with
 ``backbone.*`` keys (``--network student``). OUT gets
 ``{'state_dict': ..., 'meta': ...}`` with the backbone's own keys (no
@@ -13,7 +13,6 @@ checkpoint of a ``CMDFeatureExtractor`` config.
 """
 import argparse
 import pickle
-import sys
 from pathlib import Path
 
 import torch
@@ -23,16 +22,21 @@ from cmd_plugin.models.utils.cmd_checkpoint import (NETWORKS,
                                                     select_network)
 from cmd_plugin.utils.checkpoint_conversion import make_checkpoint
 from cmd_plugin.utils.checkpoint_safety import load_checkpoint_safely
+from cmd_plugin.utils.preflight import check_checkpoint
+from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
+                                          exit_on_user_error)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Extract the backbone of a CMD checkpoint (mmpretrain '
         'backbone keys, no "backbone." prefix).')
-    parser.add_argument('checkpoint', help='CMD pre-training checkpoint')
+    parser.add_argument('checkpoint', metavar='CHECKPOINT',
+                        help='CMD pre-training checkpoint')
     parser.add_argument('out', help='output .pth file')
     parser.add_argument('--network', default='teacher', choices=NETWORKS,
                         help='which network\'s backbone (default: teacher)')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -68,12 +72,13 @@ def extract_backbone(checkpoint: dict, network: str, source: str) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
+    with exit_on_user_error(
+            'extract_backbone.py', args.debug,
+            errors=(UserError, pickle.UnpicklingError, ValueError)):
+        check_checkpoint(args.checkpoint, 'CHECKPOINT')
         checkpoint = extract_backbone(
             load_checkpoint_safely(args.checkpoint), args.network,
             Path(args.checkpoint).name)
-    except (FileNotFoundError, pickle.UnpicklingError, ValueError) as err:
-        sys.exit(f'extract_backbone.py: error: {err}')
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, out)

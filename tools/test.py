@@ -1,23 +1,30 @@
 """Evaluate a checkpoint with a benchmark config (retrieval, k-NN, linear).
 
-    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR]
-        [--cfg-options key=value ...] [--launcher none|pytorch|slurm]
+    python tools/test.py CONFIG CHECKPOINT [--work-dir DIR] [--out FILE]
+        [--cfg-options key=value ...] [--launcher none|pytorch|slurm|mpi]
+        [--debug]
+
+The config, the checkpoint and every data root of the test dataloader are
+checked before anything is built; a user error prints one message and exits
+with status 2 (``--debug`` or ``CMD_DEBUG=1`` shows its traceback).
 """
 import argparse
 import os
 import os.path as osp
 
-from mmengine.config import Config, DictAction
+from mmengine.config import DictAction
 from mmengine.runner import Runner
 
-from cmd_plugin.utils.dataset_checks import check_dataset_config
-from cmd_plugin.utils.preflight import fix_persistent_workers
+from cmd_plugin.utils.preflight import load_config, preflight
+from cmd_plugin.utils.user_errors import (add_debug_argument,
+                                          exit_on_user_error)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description='Test a checkpoint')
-    parser.add_argument('config', help='config file path')
-    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('config', metavar='CONFIG', help='config file path')
+    parser.add_argument('checkpoint', metavar='CHECKPOINT',
+                        help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--out', help='dump the metrics to this json file')
     parser.add_argument(
@@ -27,6 +34,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm',
                                                'mpi'], default='none')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_argument(parser)
     args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
@@ -34,19 +42,24 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    for path, what in ((args.config, 'Config'),
-                       (args.checkpoint, 'Checkpoint')):
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'{what} file not found: {path}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    with exit_on_user_error('test.py', args.debug):
+        return test(args)
+
+
+def test(args: argparse.Namespace) -> dict:
+    """Check the config and the paths it names, then test.
+
+    Returns:
+        dict: The metrics.
+    """
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     cfg.load_from = args.checkpoint
-    fix_persistent_workers(cfg)
-    check_dataset_config(cfg.test_dataloader.dataset, 'test_dataloader.dataset')
+    # A test loads CHECKPOINT only: model init_cfg checkpoints are not read.
+    preflight(cfg, checkpoints={'CHECKPOINT': args.checkpoint},
+              dataloaders=('test_dataloader', ), init_weights=False)
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     if args.out:

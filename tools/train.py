@@ -24,10 +24,9 @@ from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
 
-from cmd_plugin.utils.config_checks import check_config
-from cmd_plugin.utils.dataset_checks import check_dataset_config
-from cmd_plugin.utils.preflight import (fix_persistent_workers,
-                                        latest_checkpoint)
+from cmd_plugin.utils.config_checks import ConfigError
+from cmd_plugin.utils.preflight import (latest_checkpoint, load_config,
+                                        preflight)
 from cmd_plugin.utils.user_errors import (add_debug_argument,
                                           exit_on_user_error)
 from mmpretrain.registry import MODEL_WRAPPERS
@@ -68,18 +67,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_config(args: argparse.Namespace) -> Config:
-    if not osp.isfile(args.config):
-        raise FileNotFoundError(f'Config file not found: {args.config}')
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+    cfg = load_config(args.config, args.cfg_options)
     cfg.launcher = args.launcher
     cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
     if args.amp:
         if cfg.optim_wrapper.get('type', 'OptimWrapper') != 'OptimWrapper':
-            raise ValueError('--amp needs optim_wrapper.type=OptimWrapper, '
-                             f'got {cfg.optim_wrapper.type!r}.')
+            raise ConfigError('--amp needs optim_wrapper.type=OptimWrapper, '
+                              f'got {cfg.optim_wrapper.type!r}.')
         cfg.optim_wrapper.type = 'AmpOptimWrapper'
         cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
     if args.resume == 'auto' or args.resume_if_any:
@@ -110,18 +105,18 @@ def setup_cpu_distributed(cfg: Config) -> None:
             backend (``'gloo'``).
     """
     if cfg.launcher != 'pytorch':
-        raise ValueError(
+        raise ConfigError(
             'Multi-process training without a GPU needs --launcher pytorch '
             f'(torchrun), got {cfg.launcher!r}.')
     dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}))
     backend = dist_cfg.pop('backend', 'nccl')
     if backend == 'nccl':
-        raise ValueError(
+        raise ConfigError(
             "env_cfg.dist_cfg.backend='nccl' needs GPUs and none is "
             "available; set --cfg-options env_cfg.dist_cfg.backend=gloo to "
             'train on CPUs.')
     if dist_cfg.pop('init_backend', 'torch') != 'torch':
-        raise ValueError('Training on CPUs supports only '
+        raise ConfigError('Training on CPUs supports only '
                          "env_cfg.dist_cfg.init_backend='torch'.")
     if dist_cfg.get('timeout') is not None:
         dist_cfg['timeout'] = datetime.timedelta(seconds=dist_cfg['timeout'])
@@ -149,11 +144,9 @@ def main(argv=None) -> None:
 def train(args: argparse.Namespace) -> None:
     """Check the config and the paths it names, then train."""
     cfg = build_config(args)
-    fix_persistent_workers(cfg)
-    check_config(cfg)
-    for loader in ('train_dataloader', 'val_dataloader'):
-        if cfg.get(loader):
-            check_dataset_config(cfg[loader].dataset, f'{loader}.dataset')
+    explicit = args.resume not in (None, 'auto')
+    preflight(cfg, checkpoints={'--resume': args.resume} if explicit else {},
+              dataloaders=('train_dataloader', 'val_dataloader'))
     if cfg.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg)
     runner = Runner.from_cfg(cfg)

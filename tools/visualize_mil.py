@@ -34,6 +34,9 @@ from torch import nn
 
 import cmd_plugin  # noqa: F401  (registers CMD, MILNeck, ...)
 from cmd_plugin.models.algorithms.cmd import CMD
+from cmd_plugin.utils.preflight import check_checkpoint
+from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
+                                          exit_on_user_error)
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils.attention import MultiheadAttention
 from mmpretrain.registry import MODELS
@@ -42,6 +45,14 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 NETWORKS = ('teacher', 'student')
+
+
+class NotCMDConfigError(UserError, TypeError):
+    """The config's model is not a CMD pre-training model."""
+
+
+class CheckpointMismatchError(UserError, RuntimeError):
+    """The checkpoint's keys or shapes do not fit the config's model."""
 
 
 @dataclass
@@ -64,9 +75,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Overlay the MIL instance weights (and, for ViTs, the '
         'last-layer cls attention) of a CMD checkpoint on images.')
-    parser.add_argument('config', help='pre-training config of the '
-                        'checkpoint')
-    parser.add_argument('checkpoint', help='CMD pre-training checkpoint')
+    parser.add_argument('config', metavar='CONFIG',
+                        help='pre-training config of the checkpoint')
+    parser.add_argument('checkpoint', metavar='CHECKPOINT',
+                        help='CMD pre-training checkpoint')
     parser.add_argument('--images', nargs='+', required=True,
                         help='image files')
     parser.add_argument('--out', required=True, help='output folder')
@@ -77,6 +89,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         '--size', type=int,
         help='side the images are resized to (default: the global crop '
         'size of the config\'s CMDMultiCrop, else 224)')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -112,14 +125,19 @@ def load_cmd_model(cfg: Config, checkpoint: str) -> CMD:
     with DefaultScope.overwrite_default_scope('mmpretrain'):
         model = MODELS.build(model_cfg)
     if not isinstance(model, CMD):
-        raise TypeError(
+        raise NotCMDConfigError(
             f'visualize_mil needs a CMD pre-training config, but its model is '
             f'{type(model).__name__}. Pass the config the checkpoint was '
             'pre-trained with.')
     # mmengine's loader (weights_only-safe once cmd_plugin is imported);
     # strict: every key of the model must come from the checkpoint
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                    logger='silent')
+    try:
+        load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
+                        logger='silent')
+    except RuntimeError as error:  # strict: missing / unexpected keys
+        raise CheckpointMismatchError(
+            f'{checkpoint} does not fit the model of its config: {error}'
+        ) from error
     return model.eval()
 
 
@@ -339,10 +357,29 @@ def visualize(config: str,
     return written
 
 
+def check_inputs(args: argparse.Namespace) -> None:
+    """Check the files the command line names before building anything.
+
+    Raises:
+        UserError: The config, the checkpoint or some images do not exist;
+            the message names the argument.
+    """
+    if not osp.isfile(args.config):
+        raise UserError(f'CONFIG: config file {args.config!r} does not '
+                        'exist.')
+    check_checkpoint(args.checkpoint, 'CHECKPOINT')
+    missing = [path for path in args.images if not osp.isfile(path)]
+    if missing:
+        raise UserError(f'--images: {len(missing)} of {len(args.images)} '
+                        f'image files do not exist: {missing}.')
+
+
 def main(argv=None) -> List[Path]:
     args = parse_args(argv)
-    written = visualize(args.config, args.checkpoint, args.images, args.out,
-                        args.network, args.size)
+    with exit_on_user_error('visualize_mil.py', args.debug):
+        check_inputs(args)
+        written = visualize(args.config, args.checkpoint, args.images,
+                            args.out, args.network, args.size)
     print(f'Wrote {len(written)} figures to {args.out}')
     return written
 

@@ -27,13 +27,14 @@ from mmengine.model import BaseModel
 from mmengine.registry import WEIGHT_INITIALIZERS
 
 from mmpretrain.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
+from .user_errors import UserError
 
 #: Registries that hold the plugin's components.
 _REGISTRIES = (MODELS, TRANSFORMS, HOOKS, DATASETS, METRICS,
                WEIGHT_INITIALIZERS)
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """One or more config options are invalid; the message names each key."""
 
 
@@ -241,6 +242,20 @@ def check_config(cfg: Config) -> None:
         ConfigError: Listing every problem found, each starting with its
             key path (``model.head.matching: unknown value 'nearest'. ...``).
     """
+    problems = config_problems(cfg)
+    if problems:
+        raise ConfigError('Invalid config:\n  ' + '\n  '.join(problems))
+
+
+def config_problems(cfg: Config) -> List[str]:
+    """The problems :func:`check_config` reports, one line each.
+
+    Args:
+        cfg (Config | dict): The full config.
+
+    Returns:
+        list[str]: Each problem, starting with its key path; empty if none.
+    """
     from ..datasets.transforms import CMDMultiCrop
     from ..models.algorithms import CMD
     tree = cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
@@ -266,5 +281,4 @@ def check_config(cfg: Config) -> None:
             global_crops[path] = built.num_global
     for path, values in cmd_models:
         problems += _check_cmd(path, values, global_crops)
-    if problems:
-        raise ConfigError('Invalid config:\n  ' + '\n  '.join(problems))
+    return problems

@@ -1,7 +1,7 @@
 """Check an image folder before training: empty classes, missing files."""
 import os
 from pathlib import Path
-from typing import List, Optional, Sequence, Union
+from typing import List, Optional, Sequence, Tuple, Union
 
 #: The extensions mmpretrain's ``CustomDataset`` collects (case-insensitive).
 IMG_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.ppm', '.bmp', '.pgm', '.tif')
@@ -172,10 +172,45 @@ def check_dataset_config(cfg: dict, key: str) -> None:
             layout; the message names them.
         ValueError: See :func:`check_dataset_folder` (CUB layout).
     """
+    for sub_key, sub_cfg in _wrapped(cfg):
+        check_dataset_config(sub_cfg, f'{key}.{sub_key}')
+    _check_one_dataset(cfg, key)
+
+
+def dataset_problems(cfg: dict, key: str) -> List[str]:
+    """Every problem :func:`check_dataset_config` finds, not just the first.
+
+    A wrapper's datasets (e.g. the train and test splits of
+    ``LabelledSplits``) are checked each, so that one message can list all
+    the missing data roots of a config.
+
+    Args:
+        cfg (dict): A dataset config, e.g. ``cfg.test_dataloader.dataset``.
+        key (str): Its key path, for the messages.
+
+    Returns:
+        list[str]: One message per dataset with a problem; empty if none.
+    """
+    problems = []
+    for sub_key, sub_cfg in _wrapped(cfg):
+        problems += dataset_problems(sub_cfg, f'{key}.{sub_key}')
+    try:
+        _check_one_dataset(cfg, key)
+    except (FileNotFoundError, ValueError) as error:
+        problems.append(str(error))
+    return problems
+
+
+def _wrapped(cfg: dict) -> List[Tuple[str, dict]]:
+    """``(key, config)`` of the datasets a wrapper dataset config holds."""
+    return [(sub_key, cfg[sub_key])
+            for sub_key in WRAPPED_DATASETS.get(cfg.get('type'), ())
+            if isinstance(cfg.get(sub_key), dict)]
+
+
+def _check_one_dataset(cfg: dict, key: str) -> None:
+    """:func:`check_dataset_config` without the wrapped datasets."""
     dataset_type = cfg.get('type')
-    for sub_key in WRAPPED_DATASETS.get(dataset_type, ()):
-        if isinstance(cfg.get(sub_key), dict):
-            check_dataset_config(cfg[sub_key], f'{key}.{sub_key}')
     if dataset_type not in ('CUB', 'StanfordCars', 'FGVCAircraft',
                             'CustomDataset'):
         return

@@ -5,16 +5,42 @@ these on the merged config, so that a mistake the user can fix stops the
 run at once, with the config key or the command-line flag named, and
 without a half-made work dir left behind.
 """
+import difflib
+import inspect
 import logging
+import os
 import os.path as osp
-from typing import Iterator, Optional, Tuple
+from typing import (Any, Dict, Iterable, Iterator, List, Optional, Sequence,
+                    Tuple)
 
+from mmengine.config import Config
 from mmengine.logging import print_log
 
 from .user_errors import UserError
 
 #: The top-level dataloader keys of an mmengine config.
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
+
+
+def load_config(path: str, options: Optional[dict] = None) -> Config:
+    """Read a config file and apply ``--cfg-options``.
+
+    Args:
+        path (str): The config file.
+        options (dict, optional): ``--cfg-options``, merged into it.
+
+    Returns:
+        Config: The merged config.
+
+    Raises:
+        UserError: The file does not exist.
+    """
+    if not osp.isfile(path):
+        raise UserError(f'Config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if options:
+        cfg.merge_from_dict(options)
+    return cfg
 
 
 def iter_dataloaders(cfg: dict) -> Iterator[Tuple[str, dict]]:
@@ -108,3 +134,297 @@ def latest_checkpoint(work_dir: str, if_any: bool = False) -> Optional[str]:
             f'--resume: {record!r} names the checkpoint {latest!r}, which '
             'does not exist. Pass another checkpoint with --resume PATH.')
     return latest
+
+
+def checkpoint_problem(path: Optional[str], name: str) -> Optional[str]:
+    """What is wrong with a checkpoint path, or None if nothing.
+
+    URLs and other remote locations (``scheme://...``) are not checked.
+
+    Args:
+        path (str | None): The path; None or ``''`` counts as unset.
+        name (str): The flag, argument or config key that gives it, e.g.
+            ``'--resume'`` or ``'model.init_cfg.checkpoint'``.
+
+    Returns:
+        str | None: A message naming ``name`` and ``path``.
+    """
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        return None  # e.g. an in-memory object; nothing to check
+    path = os.fspath(path) if path else ''
+    if '://' in path:
+        return None
+    hint = (f' Set it with --cfg-options {name}=PATH.'
+            if '.' in name or name == 'load_from' else '')
+    if not path:
+        return f'{name}: no checkpoint given.{hint}'
+    if osp.isdir(path):
+        return f'{name}: {path!r} is a folder, not a checkpoint file.{hint}'
+    if not osp.isfile(path):
+        return f'{name}: checkpoint file {path!r} does not exist.{hint}'
+    return None
+
+
+def check_checkpoint(path: Optional[str], name: str) -> None:
+    """Raise :class:`UserError` unless ``path`` is an existing file.
+
+    Args:
+        path (str | None): The checkpoint path.
+        name (str): The flag, argument or config key that gives it.
+    """
+    problem = checkpoint_problem(path, name)
+    if problem:
+        raise UserError(problem)
+
+
+def init_checkpoints(node: Any, path: str = 'model') -> Iterator[Tuple[str,
+                                                                      Any]]:
+    """``(key path, value)`` of every ``init_cfg.checkpoint`` below ``node``.
+
+    Args:
+        node (Any): A model config (or any part of one).
+        path (str): Its key path. Defaults to ``'model'``.
+
+    Yields:
+        tuple[str, Any]: E.g. ``('model.backbone.init_cfg.checkpoint',
+        'vits16_dino.pth')``.
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            sub_path = f'{path}.{key}'
+            if key == 'init_cfg':
+                inits = value if isinstance(value, (list, tuple)) else [value]
+                for index, init in enumerate(inits):
+                    if isinstance(init, dict) and 'checkpoint' in init:
+                        where = (sub_path if inits is not value else
+                                 f'{sub_path}[{index}]')
+                        yield f'{where}.checkpoint', init['checkpoint']
+            else:
+                yield from init_checkpoints(value, sub_path)
+    elif isinstance(node, (list, tuple)):
+        for index, value in enumerate(node):
+            yield from init_checkpoints(value, f'{path}[{index}]')
+
+
+def _keywords(cls: type) -> Tuple[List[str], List[str], bool]:
+    """The keyword arguments ``cls(...)`` accepts.
+
+    A constructor with ``**kwargs`` is taken to pass them on to its base
+    class (as mmengine's ``AmpOptimWrapper`` does), whose arguments are
+    added.
+
+    Returns:
+        tuple: The accepted names, the required ones (no default), and
+        whether any name is accepted (``**kwargs`` reaching ``object``).
+    """
+    names, required = [], []
+    for klass in cls.__mro__:
+        if klass is object:
+            return names, required, True
+        if '__init__' not in vars(klass):
+            continue
+        parameters = inspect.signature(klass.__init__).parameters
+        for name, parameter in list(parameters.items())[1:]:  # not self
+            if parameter.kind in (parameter.VAR_POSITIONAL,
+                                  parameter.VAR_KEYWORD) or name in names:
+                continue
+            names.append(name)
+            if parameter.default is parameter.empty and \
+                    klass is cls:
+                required.append(name)
+        if not any(p.kind is p.VAR_KEYWORD for p in parameters.values()):
+            return names, required, False
+    return names, required, True
+
+
+def _unknown(path: str, keys: Iterable[str], valid: Iterable[str]) -> List[str]:
+    """One message per key of ``keys`` that is not in ``valid``."""
+    valid = sorted(set(valid))
+    problems = []
+    for key in keys:
+        if key in valid:
+            continue
+        close = difflib.get_close_matches(key, valid, n=1)
+        hint = (f'did you mean {close[0]}?' if close else
+                f'valid keys are {valid}.')
+        problems.append(f'{path}.{key}: unknown key; {hint}')
+    return problems
+
+
+def _lookup(registry: Any, value: Any) -> Optional[type]:
+    """The class a config's ``type`` names, or None if not found."""
+    if isinstance(value, type):
+        return value
+    if isinstance(value, str):
+        found = registry.get(value)
+        return found if isinstance(found, type) else None
+    return None
+
+
+def _check_keys(path: str, cfg: dict, cls: Optional[type],
+                given: Iterable[str] = (),
+                extra: Iterable[str] = ()) -> List[str]:
+    """Check the keys of ``cfg`` against the arguments of ``cls``.
+
+    Args:
+        path (str): Key path of ``cfg``.
+        cfg (dict): The component's config.
+        cls (type | None): Its class; None skips the check.
+        given (Iterable[str]): Arguments the builder passes itself (not
+            valid in the config).
+        extra (Iterable[str]): Keys the builder reads itself (valid in the
+            config, not arguments of ``cls``).
+
+    Returns:
+        list[str]: The problems found.
+    """
+    if cls is None:
+        return []
+    names, required, open_ended = _keywords(cls)
+    given, extra = set(given), set(extra)
+    problems = []
+    if not open_ended:
+        problems += _unknown(path, [k for k in cfg if k != 'type'],
+                             [n for n in names if n not in given] +
+                             list(extra) + ['type'])
+    problems += [
+        f'{path}.{name}: required by {cls.__name__} but not set.'
+        for name in required if name not in given and name not in cfg
+    ]
+    return problems
+
+
+def unknown_key_problems(cfg: dict) -> List[str]:
+    """Keys of the loops, dataloaders and optimiser that nothing reads.
+
+    mmengine passes these configs to their classes as keyword arguments, so
+    a misspelt key (``train_cfg.max_epoch``) would fail only after the
+    runner and the work dir exist, with a bare ``TypeError``. Checked
+    against the classes' signatures: ``train_cfg`` / ``val_cfg`` /
+    ``test_cfg`` (the loop classes), every dataloader (torch's
+    ``DataLoader`` and the keys mmengine reads) and its ``sampler``, and
+    ``optim_wrapper`` (the wrapper class, and its ``optimizer``) when it is
+    built by mmengine's default constructor or a subclass of it.
+
+    Args:
+        cfg (dict): The full config.
+
+    Returns:
+        list[str]: E.g. ``'train_cfg.max_epoch: unknown key; did you mean
+        max_epochs?'``.
+    """
+    from mmengine.optim import DefaultOptimWrapperConstructor
+    from mmengine.runner import (EpochBasedTrainLoop, IterBasedTrainLoop,
+                                 TestLoop, ValLoop)
+    from torch.utils.data import DataLoader
+
+    from mmpretrain.registry import (DATA_SAMPLERS, LOOPS, OPTIM_WRAPPERS,
+                                     OPTIM_WRAPPER_CONSTRUCTORS, OPTIMIZERS)
+    problems = []
+    train_cfg = cfg.get('train_cfg')
+    if isinstance(train_cfg, dict):
+        if 'type' in train_cfg:
+            loop, extra = _lookup(LOOPS, train_cfg['type']), ()
+        else:
+            loop = (EpochBasedTrainLoop if train_cfg.get('by_epoch', True)
+                    else IterBasedTrainLoop)
+            extra = ('by_epoch', )
+        problems += _check_keys('train_cfg', train_cfg, loop,
+                                given=('runner', 'dataloader'), extra=extra)
+    for key, default in (('val_cfg', ValLoop), ('test_cfg', TestLoop)):
+        loop_cfg = cfg.get(key)
+        if isinstance(loop_cfg, dict):
+            loop = (_lookup(LOOPS, loop_cfg['type'])
+                    if 'type' in loop_cfg else default)
+            problems += _check_keys(key, loop_cfg, loop,
+                                    given=('runner', 'dataloader',
+                                           'evaluator'))
+    mmengine_keys = ('dataset', 'sampler', 'batch_sampler', 'collate_fn',
+                     'worker_init_fn', 'num_batch_per_epoch',
+                     'disable_subprocess_warning')
+    for key, loader in iter_dataloaders(cfg):
+        problems += _check_keys(key, loader, DataLoader,
+                                given=('type', ), extra=mmengine_keys)
+        sampler = loader.get('sampler')
+        if isinstance(sampler, dict) and 'type' in sampler:
+            problems += _check_keys(f'{key}.sampler', sampler,
+                                    _lookup(DATA_SAMPLERS, sampler['type']),
+                                    given=('dataset', 'seed'))
+    wrapper = cfg.get('optim_wrapper')
+    if isinstance(wrapper, dict):
+        constructor = _lookup(
+            OPTIM_WRAPPER_CONSTRUCTORS,
+            wrapper.get('constructor', 'DefaultOptimWrapperConstructor'))
+        if constructor is not None and issubclass(
+                constructor, DefaultOptimWrapperConstructor):
+            problems += _check_keys(
+                'optim_wrapper', wrapper,
+                _lookup(OPTIM_WRAPPERS, wrapper.get('type', 'OptimWrapper')),
+                extra=('constructor', 'paramwise_cfg'))
+            optimizer = wrapper.get('optimizer')
+            if isinstance(optimizer, dict) and 'type' in optimizer:
+                problems += _check_keys(
+                    'optim_wrapper.optimizer', optimizer,
+                    _lookup(OPTIMIZERS, optimizer['type']),
+                    given=('params', ))
+    return problems
+
+
+def preflight(cfg: dict,
+              checkpoints: Optional[Dict[str, Optional[str]]] = None,
+              dataloaders: Sequence[str] = DATALOADER_KEYS,
+              init_weights: bool = True) -> None:
+    """Check everything a tool can check before it builds anything.
+
+    1. ``persistent_workers`` is switched off where ``num_workers`` is 0
+       (:func:`fix_persistent_workers`; an info line, not an error).
+    2. The plugin's components (:func:`~.config_checks.config_problems`).
+    3. Unknown keys of the loops, dataloaders and optimiser
+       (:func:`unknown_key_problems`).
+    4. Every checkpoint: those the tool's flags or arguments give
+       (``checkpoints``), ``load_from`` (unless a flag gave it) and, when
+       the run initialises the model's weights, every
+       ``init_cfg.checkpoint`` in ``model``.
+    5. The data of the dataloaders the run uses
+       (:func:`~.dataset_checks.dataset_problems`), all at once.
+
+    Args:
+        cfg (dict): The full config, after ``--cfg-options``; changed in
+            place by step 1.
+        checkpoints (dict[str, str | None], optional): Checkpoint paths the
+            tool's command line gives, by flag or argument name (e.g.
+            ``{'--resume': 'work_dirs/x/epoch_3.pth'}``). Defaults to None.
+        dataloaders (Sequence[str]): The top-level dataloaders the run
+            builds (e.g. ``('test_dataloader',)`` for a test); dataloaders
+            of ``custom_hooks`` are always checked. Defaults to all three.
+        init_weights (bool): Whether the run calls ``init_weights`` (a
+            training run does, a test does not), so that the
+            ``init_cfg.checkpoint`` paths are read. Defaults to True.
+
+    Raises:
+        ConfigError: Listing every problem found, each naming its config
+            key or command-line flag.
+    """
+    from .config_checks import ConfigError, config_problems
+    from .dataset_checks import dataset_problems
+    fix_persistent_workers(cfg)
+    problems = config_problems(cfg) + unknown_key_problems(cfg)
+    checkpoints = dict(checkpoints or {})
+    load_from = cfg.get('load_from')
+    if load_from and load_from not in checkpoints.values():
+        checkpoints['load_from'] = load_from
+    if init_weights:
+        checkpoints.update(init_checkpoints(cfg.get('model')))
+    problems += [
+        problem for name, path in checkpoints.items()
+        for problem in [checkpoint_problem(path, name)] if problem
+    ]
+    for key, loader in iter_dataloaders(cfg):
+        if (key in dataloaders or key.startswith('custom_hooks')) and \
+                isinstance(loader.get('dataset'), dict):
+            problems += dataset_problems(loader['dataset'], f'{key}.dataset')
+    if len(problems) == 1:
+        raise ConfigError(problems[0])
+    if problems:
+        raise ConfigError(f'{len(problems)} problems, found before building '
+                          'anything:\n  ' + '\n  '.join(problems))

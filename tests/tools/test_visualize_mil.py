@@ -123,9 +123,11 @@ def test_cls_attention_reproduces_the_block_output(viz, tiny_vit):
 
 def test_bad_inputs_name_the_problem(viz, tiny_vit, images, tmp_path):
     config, checkpoint, _ = tiny_vit
-    with pytest.raises(FileNotFoundError, match='missing.png'):
+    # a user error: exit status 2, the message names the argument
+    with pytest.raises(SystemExit, match='--images: .*missing.png') as info:
         viz.main([str(config), str(checkpoint), '--images',
                   str(tmp_path / 'missing.png'), '--out', str(tmp_path)])
+    assert info.value.code == 2
     with pytest.raises(ValueError, match='distinct names'):
         viz.visualize(str(config), str(checkpoint), [images[0], images[0]],
                       str(tmp_path))

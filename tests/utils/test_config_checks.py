@@ -135,9 +135,11 @@ def test_train_tool_fails_before_the_runner(tiny_cub, tmp_path):
     spec.loader.exec_module(train)
     config = write_tiny_config(tmp_path / 'bad_cli.py', 'vit', tiny_cub)
     work_dir = tmp_path / 'work'
-    with pytest.raises(ConfigError, match="model.head.matching: unknown "
+    # a user error: one message on stderr, exit status 2
+    with pytest.raises(SystemExit, match="model.head.matching: unknown "
                        "value 'nearest'. Valid choices are \\['feature', "
-                       "'geometric'\\]"):
+                       "'geometric'\\]") as exit_info:
         train.main([str(config), '--work-dir', str(work_dir),
                     '--cfg-options', 'model.head.matching=nearest'])
+    assert exit_info.value.code == 2
     assert not work_dir.exists()
