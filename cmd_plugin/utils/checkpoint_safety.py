@@ -33,6 +33,8 @@ import numpy as np
 import torch
 from mmengine.logging import HistoryBuffer
 
+from .user_errors import UserError
+
 PathOrFile = Union[str, os.PathLike, IO[bytes]]
 MapLocation = Union[str, torch.device, dict, Callable, None]
 
@@ -79,8 +81,12 @@ _TRUST_HINT = ('If the file comes from a source you trust (e.g. an official '
                'and load the converted file instead.')
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
-    """A checkpoint needs more than the allow-list; nothing from it ran."""
+class UnsafeCheckpointError(UserError, pickle.UnpicklingError):
+    """A checkpoint needs more than the allow-list; nothing from it ran.
+
+    A user error (the tools print its message and exit with status 2): the
+    file, not the code, has to change.
+    """
 
 
 def _describe(source: PathOrFile) -> str:

@@ -37,7 +37,11 @@ def load_config(path: str, options: Optional[dict] = None) -> Config:
     """
     if not osp.isfile(path):
         raise UserError(f'Config file not found: {path}')
-    cfg = Config.fromfile(path)
+    try:
+        cfg = Config.fromfile(path)
+    except SyntaxError as error:
+        raise UserError(f'Config file {path} is not valid Python: '
+                        f'{error.msg} (line {error.lineno}).') from error
     if options:
         cfg.merge_from_dict(options)
     return cfg

@@ -103,14 +103,16 @@ def test_packaged_efficientnet_lite0(cli, tmp_path):
      ['--format', 'dino'], "Unrecognised DINO/timm ViT keys: 'conv1.weight'"),
     (lambda p: torch.save({'conv1.weight': torch.zeros(1)}, p),
      ['--format', 'torchvision'], "missing keys 'bn1.weight'"),
-    (None, ['--format', 'torchvision'], 'Checkpoint file not found'),
+    (None, ['--format', 'torchvision'],
+     "SRC: checkpoint file '.*src.pth' does not exist"),
 ])
 def test_errors_exit_with_the_reason(cli, tmp_path, make_src, argv, message):
     src = tmp_path / 'src.pth'
     if make_src is not None:
         make_src(src)
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(SystemExit, match=message) as info:
         cli.main([str(src), str(tmp_path / 'dst.pth')] + argv)
+    assert info.value.code == 2  # a user error
     assert not (tmp_path / 'dst.pth').exists()
 
 

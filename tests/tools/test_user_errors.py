@@ -1,11 +1,13 @@
 """The tools on user errors: one message naming the flag or key, exit
 status 2, no traceback, no work dir left behind."""
-from pathlib import Path
+import os
+import subprocess
+import sys
 
 import pytest
 
 from tiny_configs import CONFIGS, write_tiny_config
-from tool_scripts import load_tool
+from tool_scripts import TOOLS, load_tool
 
 
 def fails_with(capsys, tool: str, argv: list) -> str:
@@ -106,12 +108,43 @@ def test_test_reports_all_missing_data_roots_at_once(tmp_path, capsys):
     assert not work_dir.exists()
 
 
-@pytest.mark.parametrize('tool, argv', [
+@pytest.mark.parametrize('tool, argv, name', [
     ('visualize_mil', [CONFIGS / 'cmd_vit-s_cub.py', 'nope.pth', '--images',
-                       'a.jpg', '--out', 'out']),
-    ('extract_backbone', ['nope.pth', 'out.pth']),
+                       'a.jpg', '--out', 'out'], 'CHECKPOINT'),
+    ('extract_backbone', ['nope.pth', 'out.pth'], 'CHECKPOINT'),
+    ('convert_pretrained', ['nope.pth', 'out.pth', '--format', 'dino'],
+     'SRC'),
 ])
-def test_missing_checkpoint_argument(tool, argv, capsys):
+def test_missing_checkpoint_argument(tool, argv, name, capsys):
     err = fails_with(capsys, tool, argv)
-    assert err == (f"{tool}.py: error: CHECKPOINT: checkpoint file "
+    assert err == (f"{tool}.py: error: {name}: checkpoint file "
                    "'nope.pth' does not exist.\n")
+
+
+def test_as_a_process_no_traceback_unless_debug(tiny_cub, tmp_path):
+    """The real command line: status 2 and one line on stderr (no mmcv-lite
+    warning either); with CMD_DEBUG=1 the traceback. Both processes run at
+    once."""
+    config = write_tiny_config(tmp_path / 'tiny.py', 'vit', tiny_cub)
+    argv = [sys.executable, str(TOOLS / 'train.py'), str(config),
+            '--work-dir', str(tmp_path / 'work'), '--resume']
+    runs = {
+        debug: subprocess.Popen(
+            argv, cwd=tmp_path, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, CMD_DEBUG=debug, OMP_NUM_THREADS='1'))
+        for debug in ('0', '1')
+    }
+    (out, err), (_, debug_err) = (runs[d].communicate(timeout=120)
+                                   for d in ('0', '1'))
+    assert runs['0'].returncode == 2
+    assert err.splitlines() == [
+        f"train.py: error: --resume: nothing to resume, the work dir "
+        f"'{tmp_path / 'work'}' does not exist. Pass the checkpoint "
+        '(--resume PATH), check --work-dir, or use --resume-if-any to '
+        'resume when there is a checkpoint and start from scratch '
+        'otherwise.'
+    ]
+    assert runs['1'].returncode == 1
+    assert 'Traceback' in debug_err and 'UserError: --resume' in debug_err
+    assert not (tmp_path / 'work').exists()
