@@ -13,8 +13,8 @@ import os
 import os.path as osp
 
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
+from cmd_plugin.engine.runner import build_runner
 from cmd_plugin.utils.preflight import load_config, preflight
 from cmd_plugin.utils.user_errors import (add_debug_argument,
                                           exit_on_user_error)
@@ -60,7 +60,7 @@ def test(args: argparse.Namespace) -> dict:
     # A test loads CHECKPOINT only: model init_cfg checkpoints are not read.
     preflight(cfg, checkpoints={'CHECKPOINT': args.checkpoint},
               dataloaders=('test_dataloader', ), init_weights=False)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     metrics = runner.test()
     if args.out:
         from mmengine.fileio import dump

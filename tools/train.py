@@ -21,9 +21,9 @@ import os.path as osp
 import torch
 import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
-from mmengine.runner import Runner
 from torch.nn.parallel import DistributedDataParallel
 
+from cmd_plugin.engine.runner import build_runner
 from cmd_plugin.utils.config_checks import ConfigError
 from cmd_plugin.utils.preflight import (latest_checkpoint, load_config,
                                         preflight)
@@ -149,7 +149,7 @@ def train(args: argparse.Namespace) -> None:
               dataloaders=('train_dataloader', 'val_dataloader'))
     if cfg.launcher != 'none' and not torch.cuda.is_available():
         setup_cpu_distributed(cfg)
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)
     runner.train()
 
 

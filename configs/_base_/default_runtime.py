@@ -1,6 +1,9 @@
 # Runtime shared by every pre-training config.
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['cmd_plugin'], allow_failed_imports=False)
+# mmengine's Runner without the per-parameter optimiser lines (and without
+# "GPU number" on a machine without GPUs); see cmd_plugin/engine/runner.
+runner_type = 'CMDRunner'
 
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),
@@ -13,6 +16,9 @@ default_hooks = dict(
     # so that a resumed run draws the same augmentations and drop-path masks
     # as an uninterrupted one (mmengine restores only the seed).
     epoch_seed=dict(type='EpochSeedHook'),
+    # One-line optimiser summary; epochs, wall time, final losses and the
+    # last checkpoint when training ends; a table of the test metrics.
+    run_summary=dict(type='RunSummaryHook'),
 )
 
 env_cfg = dict(

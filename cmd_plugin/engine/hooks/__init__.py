@@ -4,6 +4,7 @@ from .freeze_backbone_hook import FreezeBackboneHook
 from .freeze_prototypes_hook import FreezePrototypesHook
 from .knn_monitor_hook import KNNMonitorHook
 from .non_finite_loss_hook import NonFiniteLossHook
+from .run_summary_hook import RunSummaryHook
 from .teacher_collapse_hook import TeacherCollapseHook
 from .teacher_momentum_hook import TeacherMomentumHook
 from .teacher_temperature_hook import TeacherTemperatureHook
@@ -11,5 +12,6 @@ from .teacher_temperature_hook import TeacherTemperatureHook
 __all__ = [
     'BadImageCountHook', 'EpochSeedHook', 'FreezeBackboneHook',
     'FreezePrototypesHook', 'KNNMonitorHook', 'NonFiniteLossHook',
-    'TeacherCollapseHook', 'TeacherMomentumHook', 'TeacherTemperatureHook'
+    'RunSummaryHook', 'TeacherCollapseHook', 'TeacherMomentumHook',
+    'TeacherTemperatureHook'
 ]
