@@ -5,6 +5,7 @@ these on the merged config, so that a mistake the user can fix stops the
 run at once, with the config key or the command-line flag named, and
 without a half-made work dir left behind.
 """
+import copy
 import difflib
 import inspect
 import logging
@@ -374,6 +375,70 @@ def unknown_key_problems(cfg: dict) -> List[str]:
     return problems
 
 
+def class_count_problem(cfg: dict, loader_key: str) -> Optional[str]:
+    """Check ``model.head.num_classes`` against the labels of a dataset.
+
+    For a classifier (a linear probe): the dataset of ``loader_key`` is
+    built without its pipeline and its labels are counted. mmpretrain's
+    ``CUB`` takes the number of classes from its built-in list of 200
+    whatever the folder holds, so a 50-class subset would otherwise train
+    200 outputs without a word.
+
+    * labels ``>= num_classes``: an error (the loss would fail later);
+    * labels ``0 .. n-1`` (all of them used) and ``num_classes != n``: an
+      error, with the value to set;
+    * other labels (a subset of a larger label set, e.g. classes 3, 17,
+      42 of 200): a warning, as the subset may be intended.
+
+    Args:
+        cfg (dict): The full config.
+        loader_key (str): The dataloader whose dataset gives the labels,
+            e.g. ``'train_dataloader'``.
+
+    Returns:
+        str | None: The problem, naming ``model.head.num_classes`` and the
+        number of classes found; None if none (or nothing to check: no
+        ``num_classes``, no labels, or a dataset that does not build here,
+        which the runner will then report).
+    """
+    from mmpretrain.registry import DATASETS
+    head = (cfg.get('model') or {}).get('head')
+    loader = cfg.get(loader_key)
+    if not isinstance(head, dict) or not isinstance(
+            head.get('num_classes'), int) or not isinstance(loader, dict) \
+            or not isinstance(loader.get('dataset'), dict):
+        return None
+    num_classes = head['num_classes']
+    dataset_cfg = copy.deepcopy(dict(loader['dataset']))
+    if 'pipeline' in dataset_cfg:
+        dataset_cfg['pipeline'] = []
+    try:
+        dataset = DATASETS.build(dataset_cfg)
+        if hasattr(dataset, 'full_init'):
+            dataset.full_init()
+        labels = sorted({int(label) for label in dataset.get_gt_labels()})
+    except Exception:  # no labels, or the runner will report the error
+        return None
+    if not labels:
+        return None
+    found = (f'{loader_key}.dataset has {len(labels)} classes (labels '
+             f'{labels[0]}-{labels[-1]}')
+    root = dataset_cfg.get('data_root')
+    found += f", in {root!r})" if root else ')'
+    fix = f' Set --cfg-options model.head.num_classes={len(labels)}.'
+    if labels[-1] >= num_classes:
+        return (f'model.head.num_classes={num_classes}, but {found}: labels '
+                f'must be < num_classes.{fix if labels[0] == 0 else ""}')
+    if labels == list(range(len(labels))):
+        if num_classes != len(labels):
+            return f'model.head.num_classes={num_classes}, but {found}.{fix}'
+        return None
+    print_log(
+        f'model.head.num_classes={num_classes} and {found}: training on a '
+        'subset of the classes.', logger='current', level=logging.WARNING)
+    return None
+
+
 def preflight(cfg: dict,
               checkpoints: Optional[Dict[str, Optional[str]]] = None,
               dataloaders: Sequence[str] = DATALOADER_KEYS,
@@ -391,6 +456,8 @@ def preflight(cfg: dict,
        ``init_cfg.checkpoint`` in ``model``.
     5. The data of the dataloaders the run uses
        (:func:`~.dataset_checks.dataset_problems`), all at once.
+    6. If all of that passed: ``model.head.num_classes`` against the labels
+       of the first of those dataloaders (:func:`class_count_problem`).
 
     Args:
         cfg (dict): The full config, after ``--cfg-options``; changed in
@@ -423,10 +490,16 @@ def preflight(cfg: dict,
         problem for name, path in checkpoints.items()
         for problem in [checkpoint_problem(path, name)] if problem
     ]
+    data_ok = []
     for key, loader in iter_dataloaders(cfg):
         if (key in dataloaders or key.startswith('custom_hooks')) and \
                 isinstance(loader.get('dataset'), dict):
-            problems += dataset_problems(loader['dataset'], f'{key}.dataset')
+            found = dataset_problems(loader['dataset'], f'{key}.dataset')
+            problems += found
+            if not found:
+                data_ok.append(key)
+    if data_ok and not problems:  # builds a dataset: only when all is well
+        problems += [p for p in [class_count_problem(cfg, data_ok[0])] if p]
     if len(problems) == 1:
         raise ConfigError(problems[0])
     if problems:

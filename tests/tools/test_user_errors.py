@@ -148,3 +148,22 @@ def test_as_a_process_no_traceback_unless_debug(tiny_cub, tmp_path):
     assert runs['1'].returncode == 1
     assert 'Traceback' in debug_err and 'UserError: --resume' in debug_err
     assert not (tmp_path / 'work').exists()
+
+
+def test_linear_probe_head_must_fit_the_classes(tiny_cub, tmp_path, capsys):
+    pretrain = tmp_path / 'pretrain.pth'
+    pretrain.write_bytes(b'')  # exists; the preflight never reads it
+    work_dir = tmp_path / 'work'
+    err = fails_with(capsys, 'train', [
+        CONFIGS / 'benchmarks' / 'linear_vit-s_cub.py', '--work-dir',
+        work_dir, '--cfg-options',
+        f'train_dataloader.dataset.data_root={tiny_cub}',
+        f'val_dataloader.dataset.data_root={tiny_cub}',
+        f'model.init_cfg.checkpoint={pretrain}'
+    ])
+    # the config's 200 CUB classes, on a 3-class folder in the CUB layout
+    assert err == (
+        'train.py: error: model.head.num_classes=200, but '
+        'train_dataloader.dataset has 3 classes (labels 0-2, in '
+        f"'{tiny_cub}'). Set --cfg-options model.head.num_classes=3.\n")
+    assert not work_dir.exists()

@@ -8,6 +8,7 @@ from mmengine.logging import MMLogger
 
 from cmd_plugin.utils.config_checks import ConfigError
 from cmd_plugin.utils.preflight import (checkpoint_problem,
+                                        class_count_problem,
                                         fix_persistent_workers,
                                         init_checkpoints, iter_dataloaders,
                                         preflight, unknown_key_problems)
@@ -144,3 +145,19 @@ def test_preflight_reports_everything_in_one_message(tmp_path):
     del cfg.train_cfg['max_epoch']
     with pytest.raises(ConfigError, match='^load_from: '):
         preflight(cfg, dataloaders=('test_dataloader', ), init_weights=False)
+
+
+def test_class_count_against_the_labels(tiny_cub):
+    cfg = Config.fromfile(ROOT / 'configs' / 'benchmarks' /
+                          'linear_vit-s_cub.py')
+    cfg.merge_from_dict({'train_dataloader.dataset.data_root': str(tiny_cub),
+                         'model.head.num_classes': 2})
+    assert class_count_problem(cfg, 'train_dataloader') == (
+        'model.head.num_classes=2, but train_dataloader.dataset has 3 '
+        f"classes (labels 0-2, in '{tiny_cub}'): labels must be < "
+        'num_classes. Set --cfg-options model.head.num_classes=3.')
+    cfg.model.head.num_classes = 3
+    assert class_count_problem(cfg, 'train_dataloader') is None
+    # a model without num_classes (CMD pre-training) is not checked
+    cfg.model.head = dict(type='CMDHead')
+    assert class_count_problem(cfg, 'train_dataloader') is None
