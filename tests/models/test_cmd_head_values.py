@@ -16,7 +16,7 @@ import torch
 
 from cmd_plugin.models.heads.cmd_head import CMDHead, CropEncoding
 
-B, K, C = 2, 5, 3
+B, K, C = 3, 5, 3  # B != T = 2, so that no two axes can be confused
 NUM_GLOBAL = 2
 GLOBAL_GRID, LOCAL_GRID = (2, 3), (2, 2)
 STUDENT_TEMP, TEACHER_TEMP, CENTRE_MOMENTUM = 0.3, 0.15, 0.8
@@ -25,14 +25,19 @@ TERM_WEIGHTS = dict(img_weight=0.7, reg_weight=1.3, inter_weight=0.4)
 # crop v -> image b -> box (x1, y1, x2, y2) in image pixels; crops 0-1 are
 # the global crops, 2-3 the local ones.
 BOXES = [
-    [[0, 0, 60, 60], [12, 6, 90, 85]],
-    [[31, 20, 100, 90], [0, 30, 70, 100]],
-    [[10, 50, 40, 80], [50, 40, 80, 70]],
-    [[65, 10, 95, 40], [2, 2, 26, 26]],
+    [[0, 0, 60, 60], [12, 6, 90, 85], [5, 11, 75, 81]],
+    [[31, 20, 100, 90], [0, 30, 70, 100], [21, 0, 96, 70]],
+    [[10, 50, 40, 80], [50, 40, 80, 70], [61, 44, 91, 74]],
+    [[65, 10, 95, 40], [2, 2, 26, 26], [14, 16, 44, 46]],
 ]
 # The local crops' flags differ from the global crops' flags, so reading
 # the flags of the wrong crops changes the matching.
-FLIPS = [[False, True], [True, False], [True, True], [False, True]]
+FLIPS = [[False, True, True], [True, False, False], [True, True, False],
+         [False, True, True]]
+# a fifth crop of a third resolution (grid 1x2), for three crop groups
+THIRD_GRID = (1, 2)
+THIRD_BOXES = [[40, 33, 70, 63], [28, 22, 53, 47], [51, 6, 81, 36]]
+THIRD_FLIPS = [True, False, True]
 
 
 # ----------------------------------------------------------------------
@@ -107,8 +112,9 @@ def lists(enc):
 
 
 def reference(student, teacher, image_centre, region_centre, matching,
-              weighting):
-    """Expected loss_img, loss_reg, loss_inter and the updated centres."""
+              weighting, boxes=BOXES, flips=FLIPS):
+    """Expected loss_img, loss_reg, loss_inter and the updated centres;
+    ``boxes`` / ``flips`` are indexed ``[crop][image]``."""
     tch = lists(teacher)
     # student crops in crop order, each with its group's grid
     crops = []
@@ -156,8 +162,8 @@ def reference(student, teacher, image_centre, region_centre, matching,
                     sims = [cosine(t_tok, s_tok) for t_tok in t_regions]
                     match.append(sims.index(max(sims)))
             else:
-                match, gap = match_geometric(BOXES[j][b], FLIPS[j][b],
-                                             BOXES[v][b], FLIPS[v][b],
+                match, gap = match_geometric(boxes[j][b], flips[j][b],
+                                             boxes[v][b], flips[v][b],
                                              crops[v]['grid'])
                 margin = min(margin, gap)
             if weighting == 'uniform':
@@ -308,3 +314,24 @@ def test_diagnostics_leave_the_losses_unchanged():
                                diagnostics=True)
     for key, value in losses.items():
         assert torch.equal(diagnosed[key], value), key
+
+
+def test_three_resolution_groups():
+    """A third group (one crop, grid 1x2) reads the boxes and flips at
+    offset 4, after the 2 global and the 2 local crops."""
+    student, teacher, image_centre, region_centre, _, _ = make_case()
+    gen = torch.Generator().manual_seed(18)
+    student.append(encoding(gen, 1, THIRD_GRID))
+    boxes, flips = BOXES + [THIRD_BOXES], FLIPS + [THIRD_FLIPS]
+    head = make_head('geometric', 'mil')
+    head.image_centre.copy_(image_centre)
+    head.region_centre.copy_(region_centre)
+    expected = reference(student, teacher, image_centre, region_centre,
+                         'geometric', 'mil', boxes, flips)
+    assert expected['margin'] > 1e-3
+    losses = head.loss(student, teacher,
+                       torch.tensor(boxes, dtype=torch.float32),
+                       torch.tensor(flips))
+    for key in ('loss_img', 'loss_reg', 'loss_inter'):
+        assert losses[key].item() == pytest.approx(expected[key], rel=1e-5,
+                                                   abs=0), key

@@ -181,3 +181,25 @@ def test_student_groups_are_the_crops_of_one_resolution(num_local):
                 encoding.image_logits,
                 model.head.projector(mil.image).unflatten(
                     0, (len(crops), B)))
+
+
+def test_one_student_backbone_call_per_resolution():
+    """Local crops of two sizes: three student calls, one per size."""
+    model = build()
+    inputs, samples = crops_and_samples(num_local=4)
+    inputs[4:] = [x[..., :16, :16] for x in inputs[4:]]
+    for sample in samples:
+        sample.set_metainfo(dict(crop_boxes=np.array(
+            [[0, 0, 80, 80], [10, 10, 90, 90], [20, 20, 50, 50],
+             [30, 30, 60, 60], [5, 40, 25, 60], [50, 5, 70, 25]],
+            np.float32), crop_flips=np.array([False, True] * 3)))
+    shapes = []
+    hook = model.backbone.register_forward_pre_hook(
+        lambda m, args: shapes.append(tuple(args[0].shape)))
+    try:
+        losses = model.loss(inputs, samples)
+    finally:
+        hook.remove()
+    assert shapes == [(2 * B, 3, GLOBAL, GLOBAL), (2 * B, 3, LOCAL, LOCAL),
+                      (2 * B, 3, 16, 16)]
+    assert torch.isfinite(losses['loss_reg'])
