@@ -1,8 +1,8 @@
 """Convert public pre-trained weights into mmpretrain backbone key names.
 
-CMD usually continues from ImageNet weights (DESIGN.md, section 4). The public
-files use the key names of the code that trained them; this module renames
-them for the mmpretrain backbones our configs build:
+CMD usually continues from ImageNet weights (docs/design.md, Defaults). The
+public files use the key names of the code that trained them; this module
+renames them for the mmpretrain backbones our configs build:
 
 ==========================  ===============================================
 ``source_format``           target backbone (what :func:`build_reference`

@@ -218,7 +218,8 @@ def _check_one_dataset(cfg: dict, key: str) -> None:
     if not root.is_dir():
         raise FileNotFoundError(
             f'{key}.data_root={str(root)!r}: no such folder. Point it at the '
-            f'{dataset_type} data (see the README for the layout), e.g. '
+            f'{dataset_type} data (see the README, section Datasets, for the '
+            'layout), e.g. '
             f'--cfg-options {key}.data_root=/path/to/data')
     if dataset_type == 'CustomDataset':
         if not _has_image(root, IMG_EXTENSIONS):

@@ -2,8 +2,10 @@
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['cmd_plugin'], allow_failed_imports=False)
 # mmengine's Runner without the per-parameter optimiser lines (and without
-# "GPU number" on a machine without GPUs); see cmd_plugin/engine/runner.
-runner_type = 'CMDRunner'
+# "GPU number" on a machine without GPUs); see cmd_plugin/engine/runner. The
+# scope prefix lets mmpretrain's own tools/train.py (mim train), which looks
+# it up in mmengine's root registry, find it too.
+runner_type = 'mmpretrain.CMDRunner'
 
 default_hooks = dict(
     runtime_info=dict(type='RuntimeInfoHook'),

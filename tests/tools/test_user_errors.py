@@ -63,8 +63,8 @@ def test_train_preflight_lists_every_problem(tiny_cub, tmp_path, capsys):
         'batch_size?',
         f"  --resume: checkpoint file '{missing}' does not exist.",
         f"  train_dataloader.dataset.data_root='{tmp_path / 'no_data'}': no "
-        'such folder. Point it at the CUB data (see the README for the '
-        'layout), e.g. --cfg-options '
+        'such folder. Point it at the CUB data (see the README, section '
+        'Datasets, for the layout), e.g. --cfg-options '
         'train_dataloader.dataset.data_root=/path/to/data',
     ]
     assert not work_dir.exists()

@@ -12,11 +12,11 @@ from mmpretrain.registry import HOOKS
 class FreezeBackboneHook(Hook):
     """Freeze backbone parameters by name prefix; keep BatchNorm in eval mode.
 
-    Continued pre-training from ImageNet weights (DESIGN section 4) trains
-    only the last stages. ``before_train`` turns off ``requires_grad`` of the
-    student backbone's parameters whose names start with one of
-    ``frozen_prefixes`` (the teacher, an EMA of the student, then keeps them
-    too). With ``norm_eval`` every BatchNorm of the student and teacher
+    Continued pre-training from ImageNet weights (docs/design.md, Defaults)
+    trains only the last stages. ``before_train`` turns off
+    ``requires_grad`` of the student backbone's parameters whose names start
+    with one of ``frozen_prefixes`` (the teacher, an EMA of the student, then
+    keeps them too). With ``norm_eval`` every BatchNorm of the student and teacher
     backbones is put in eval mode before each iteration (the loop calls
     ``model.train()`` at every epoch start), so it normalises with, and never
     updates, its pre-trained statistics.

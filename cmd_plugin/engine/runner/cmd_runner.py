@@ -41,7 +41,8 @@ class CMDRunner(Runner):
     """mmengine's ``Runner`` whose logger has a :class:`QuietLogFilter`.
 
     Nothing else changes. The configs select it with
-    ``runner_type = 'CMDRunner'`` (``configs/_base_/default_runtime.py``);
+    ``runner_type = 'mmpretrain.CMDRunner'``
+    (``configs/_base_/default_runtime.py``);
     ``tools/train.py`` / ``tools/test.py`` and mmpretrain's own tools (``mim
     train mmpretrain ...``) build the runner a config names.
     """

@@ -1,4 +1,4 @@
-# DINO's ViT-S/16 recipe (DESIGN section 4) for 100 epochs.
+# DINO's ViT-S/16 recipe (docs/design.md, Defaults) for 100 epochs.
 # lr = 5e-4 * total_batch / 256; --auto-scale-lr rescales it for other
 # batch sizes.
 max_epochs = 100
