@@ -280,9 +280,11 @@ def test_retrieval_on_a_mismatched_checkpoint_names_the_keys(
                                           ['arch'], num_layers=3)))
     tiny = write_tiny_benchmark(tmp_path / 'tiny_mismatch.py',
                                 'retrieval_vit-s_cub.py', tiny_cub, deeper)
-    with pytest.raises(ValueError) as info:
+    # a user error: one message, exit status 2
+    with pytest.raises(SystemExit) as info:
         load_tool('test').main([str(tiny), str(pretrained), '--work-dir',
                                 str(tmp_path / 'work')])
+    assert info.value.code == 2
     message = str(info.value)
     assert "missing keys 'backbone.layers.2." in message
     assert 'teacher' in message and 'model.backbone' in message

@@ -13,9 +13,18 @@ import torch
 from torch import nn
 
 from cmd_plugin.utils.checkpoint_conversion import match_reference
+from cmd_plugin.utils.user_errors import UserError
 
 NETWORKS = ('teacher', 'student')
 StateDict = Dict[str, torch.Tensor]
+
+
+class CheckpointMismatchError(UserError, ValueError):
+    """A checkpoint does not hold the weights the model needs.
+
+    A user error (the tools print its message and exit with status 2): the
+    checkpoint, the config or ``network`` has to change, not the code.
+    """
 
 
 def check_network(network: str, config_key: str) -> None:
@@ -73,7 +82,8 @@ def select_network(state_dict: Mapping[str, torch.Tensor],
         error messages).
 
     Raises:
-        ValueError: The checkpoint has no weights of the requested network.
+        CheckpointMismatchError: The checkpoint has no weights of the
+            requested network.
     """
     check_network(network, config_key)
     layout = checkpoint_layout(state_dict)
@@ -82,7 +92,7 @@ def select_network(state_dict: Mapping[str, torch.Tensor],
                 "a checkpoint without 'backbone.*' or 'teacher.backbone.*' "
                 'keys, read as backbone-only')
     if network == 'teacher' and layout != 'cmd':
-        raise ValueError(
+        raise CheckpointMismatchError(
             f"{config_key}='teacher', but the checkpoint has no "
             "'teacher.backbone.*' keys (its top-level names are "
             f'{sorted({k.split(".")[0] for k in state_dict})}). Set '
@@ -112,12 +122,14 @@ def check_weights(module: nn.Module, weights: Mapping[str, torch.Tensor],
         ``num_batches_tracked`` buffers filled with 0.
 
     Raises:
-        ValueError: Missing or unexpected keys, or differing shapes; the
-            message names the first ones, ``source`` and ``hint``.
+        CheckpointMismatchError: Missing or unexpected keys, or differing
+            shapes; the message names the first ones, ``source`` and
+            ``hint``.
     """
     try:
         return match_reference(dict(weights), module.state_dict())
     except ValueError as err:
-        raise ValueError(f'{type(module).__name__} cannot load {source}: '
-                         f'{err} {hint}') from err
+        raise CheckpointMismatchError(
+            f'{type(module).__name__} cannot load {source}: {err} {hint}'
+        ) from err
 
