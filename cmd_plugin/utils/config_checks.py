@@ -34,6 +34,11 @@ _REGISTRIES = (MODELS, TRANSFORMS, HOOKS, DATASETS, METRICS,
                WEIGHT_INITIALIZERS)
 
 
+#: ``in_channels`` used to check a neck or head alone when the model will
+#: read it from its backbone (the check builds no backbone).
+BACKBONE_WIDTH_PLACEHOLDER = 8
+
+
 class ConfigError(UserError, ValueError):
     """One or more config options are invalid; the message names each key."""
 
@@ -257,13 +262,22 @@ def config_problems(cfg: Config) -> List[str]:
         list[str]: Each problem, starting with its key path; empty if none.
     """
     from ..datasets.transforms import CMDMultiCrop
-    from ..models.algorithms import CMD
+    from ..models.algorithms import CMD, CMDFeatureExtractor
     tree = cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
     problems, cmd_models, global_crops = [], [], {}
-    for path, cls, node in _components(tree, '', plugin_classes()):
+    components = list(_components(tree, '', plugin_classes()))
+    # necks and heads whose in_channels the model reads from its backbone
+    from_backbone = {
+        f'{path}.{part}'
+        for path, cls, _ in components
+        if cls in (CMD, CMDFeatureExtractor) for part in ('neck', 'head')
+    }
+    for path, cls, node in components:
         kwargs = {k: v for k, v in node.items() if k != 'type'}
         if issubclass(cls, Hook):
             kwargs.pop('priority', None)  # the runner's, not the hook's
+        if path in from_backbone and kwargs.get('in_channels') is None:
+            kwargs['in_channels'] = BACKBONE_WIDTH_PLACEHOLDER
         found, values = _bind(path, cls, kwargs)
         problems += found
         if cls is CMD and not found:

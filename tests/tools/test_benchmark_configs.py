@@ -14,6 +14,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import cmd_plugin  # noqa: F401
+from cmd_plugin.models.utils.backbone_probe import probe_backbone
 from cmd_plugin.utils import load_checkpoint_safely
 from conftest import write_cub_layout
 from mmpretrain.registry import DATASETS, MODELS
@@ -140,10 +141,13 @@ def test_real_size_linear_backbone_fits_the_pretraining_backbone(arch):
     """The strict CMDPretrained load needs the same keys and shapes."""
     linear = Config.fromfile(BENCHMARKS / f'linear_{arch}_cub.py')
     pretrain = Config.fromfile(ROOT / 'configs' / PRETRAIN_CONFIGS[arch])
-    # the head reads the backbone's width, as the pre-training head does
-    assert linear.model.head.in_channels == pretrain.model.head.in_channels
     backbone = MODELS.build(linear.model.backbone)
-    reference = MODELS.build(pretrain.model.backbone).state_dict()
+    pretrained = MODELS.build(pretrain.model.backbone)
+    reference = pretrained.state_dict()
+    # the head reads the backbone's width, as the pre-training head does
+    # (which CMD reads from the backbone's output)
+    assert linear.model.head.in_channels == probe_backbone(
+        pretrained).channels
     assert {k: v.shape for k, v in backbone.state_dict().items()} == {
         k: v.shape for k, v in reference.items()}
     backbone.train()

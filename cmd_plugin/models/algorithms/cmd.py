@@ -12,6 +12,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ...utils.config_checks import check_bool, check_int, check_number
 from ..heads.cmd_head import CropEncoding
+from ..utils.backbone_probe import complete_region_configs
 from ..utils.training_diagnostics import module_distance
 
 
@@ -44,8 +45,12 @@ class CMD(BaseSelfSupervisor):
     Args:
         backbone (dict): Any mmpretrain backbone; a ViT needs
             ``out_type='raw'``.
-        neck (dict): :class:`MILNeck` config.
-        head (dict): :class:`CMDHead` config.
+        neck (dict): :class:`MILNeck` config. Without ``in_channels`` (or
+            ``embedding``) they are read from the backbone's output
+            (:func:`~cmd_plugin.models.utils.backbone_probe.
+            complete_region_configs`): ``model.backbone`` alone swaps the
+            backbone.
+        head (dict): :class:`CMDHead` config; ``in_channels`` likewise.
         base_momentum (float): Teacher momentum ``m`` in
             ``teacher = m * teacher + (1 - m) * student`` until a
             :class:`TeacherMomentumHook` sets it. Defaults to 0.996.
@@ -75,6 +80,11 @@ class CMD(BaseSelfSupervisor):
         check_number('CMD', 'base_momentum', base_momentum, 0, 1)
         check_int('CMD', 'num_global_crops', num_global_crops, 1)
         check_bool('CMD', 'diagnostics', diagnostics)
+        if isinstance(backbone, dict):
+            backbone = MODELS.build(backbone)
+        if isinstance(neck, dict) and (head is None or isinstance(head, dict)):
+            # in_channels / embedding left out: read from the backbone
+            neck, head = complete_region_configs(backbone, neck, head)
         super().__init__(
             backbone=backbone,
             neck=neck,

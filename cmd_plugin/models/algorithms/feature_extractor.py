@@ -6,6 +6,7 @@ from mmengine.model import BaseModel
 
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from ..utils.backbone_probe import complete_region_configs
 from ..utils.cmd_checkpoint import (check_network, check_weights,
                                     select_network)
 from ..utils.image_features import (as_image_batch, check_feature,
@@ -35,7 +36,8 @@ class CMDFeatureExtractor(BaseModel):
             ``out_type='raw'``).
         neck (dict, optional): The pre-training :class:`MILNeck` config.
             Needed by ``feature='bag'``; when given, its weights must be in
-            the checkpoint. Defaults to None.
+            the checkpoint. ``in_channels`` / ``embedding`` left out are
+            read from the backbone, as :class:`CMD` does. Defaults to None.
         feature (str): ``'cls'``, ``'avg'``, ``'cls+avg'`` or ``'bag'``, see
             :func:`~cmd_plugin.models.utils.image_features`.
             Defaults to ``'cls'``.
@@ -61,6 +63,8 @@ class CMDFeatureExtractor(BaseModel):
         data_preprocessor.setdefault('type', 'ClsDataPreprocessor')
         super().__init__(data_preprocessor=MODELS.build(data_preprocessor))
         self.backbone = MODELS.build(backbone)
+        if isinstance(neck, dict):  # in_channels / embedding left out
+            neck, _ = complete_region_configs(self.backbone, neck)
         self.neck = MODELS.build(neck) if neck is not None else None
         self.feature = feature
         self.network = network

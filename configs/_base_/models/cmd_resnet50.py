@@ -1,14 +1,14 @@
 # CMD with ResNet-50: regions are the cells of its last map (7x7 at 224,
-# 3x3 at 96). No class token: the image embedding is the bag.
+# 3x3 at 96). No class token: the image embedding is the bag. Both that and
+# the width (2048) are read from the backbone when the model is built.
 model = dict(
     type='CMD',
     base_momentum=0.996,
     num_global_crops=2,
     backbone=dict(type='ResNet', depth=50, zero_init_residual=True),
-    neck=dict(type='MILNeck', in_channels=2048, embedding='bag'),
+    neck=dict(type='MILNeck'),
     head=dict(
         type='CMDHead',
-        in_channels=2048,
         num_prototypes=8192,
         matching='feature',
         weighting='mil'),

@@ -1,5 +1,8 @@
 # CMD with ViT-S/16 (mmpretrain 'deit-small': 384 wide, 21.7 M parameters).
 # Regions: the 14x14 patch grid of a 224 crop average-pooled 2x2 -> 7x7.
+# The neck's and head's in_channels (384) and the image embedding ('cls', the
+# class token) are read from the backbone when the model is built: swapping
+# model.backbone takes that one key (set them to override).
 model = dict(
     type='CMD',
     base_momentum=0.996,
@@ -13,13 +16,10 @@ model = dict(
         out_type='raw'),
     neck=dict(
         type='MILNeck',
-        in_channels=384,
         attention='gated',
-        embedding='cls',
         region_pool=2),
     head=dict(
         type='CMDHead',
-        in_channels=384,
         num_prototypes=8192,
         hidden_channels=2048,
         bottleneck_channels=256,
