@@ -2,8 +2,9 @@
 
 Each mutant replaces one exact line fragment of ``cmd_plugin/models/`` or
 ``cmd_plugin/datasets/transforms/`` in a temporary copy of the repository
-(``cmd_plugin``, ``tests``, ``configs``, ``tools`` and the setup files),
-then runs the fast tests there (``tests/models``, ``tests/datasets``,
+(``cmd_plugin``, ``tests``, ``configs``, ``tools`` and the setup files,
+taken once at the start from the working tree, so edits made during the
+run do not leak in), then runs the fast tests there (``tests/models``, ``tests/datasets``,
 ``tests/engine`` with ``-x -q``), importing the copy's ``cmd_plugin``
 rather than the editable install. A mutant is *killed* when a test fails
 (or the run times out) and *survives* when every test passes. The script
@@ -210,7 +211,7 @@ def fail(message: str) -> None:
 
 
 def copy_repository(dest: Path) -> None:
-    """Copy what the tests need, without caches."""
+    """Copy what the tests need from the working tree, without caches."""
     ignore = shutil.ignore_patterns('__pycache__', '*.pyc', '.pytest_cache')
     for name in COPIED:
         src = ROOT / name
@@ -294,13 +295,13 @@ def main(argv=None) -> int:
     if len({m.name for m in MUTANTS}) != len(MUTANTS):
         fail('two mutants share a name')
     mutants = [m for m in MUTANTS if not args.names or m.name in args.names]
-    for mutant in mutants:  # each still applies to the current sources
-        check_applies(mutant, ROOT)
 
     rows = []
     with tempfile.TemporaryDirectory(prefix='cmd_mutants_') as tmp:
         base = Path(tmp) / 'unmutated'
         copy_repository(base)
+        for mutant in mutants:  # each still applies to the sources
+            check_applies(mutant, base)
         check_import_location(base)
         passed, failure, seconds = run_tests(base)
         if not passed:
@@ -310,7 +311,7 @@ def main(argv=None) -> int:
               flush=True)
         for n, mutant in enumerate(mutants, 1):
             repo = Path(tmp) / mutant.name
-            copy_repository(repo)
+            shutil.copytree(base, repo)
             apply(mutant, repo)
             check_import_location(repo)
             passed, failure, seconds = run_tests(repo)
