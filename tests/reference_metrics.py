@@ -1,6 +1,6 @@
 """Plain-loop reference values of the evaluation metrics, for end-to-end tests.
 
-Written from the definitions (DESIGN section 5), independently of
+Written from the definitions (docs/design.md, "Evaluation"), apart from
 ``cmd_plugin.evaluation``: cosine similarity, leave-one-out retrieval,
 the official CMD protocol's first query, and DINO's weighted k-NN. Values
 are percentages, as the metrics log them.

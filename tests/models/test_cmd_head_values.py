@@ -1,4 +1,4 @@
-"""CMDHead.loss against a plain float64 re-computation of DESIGN section 3.
+"""CMDHead.loss against a plain float64 re-computation of its formulas.
 
 A tiny batch exercises every branch of the head: two global crops (region
 grid 2x3) and two local crops of another resolution (grid 2x2), flipped and
@@ -6,8 +6,8 @@ unflipped crops, both matchings, both weightings, all three terms with
 weights other than 1, non-zero centres, and (geometric matching) student
 regions and whole crops that fall outside a teacher crop. The expected
 values are computed here with Python loops over crops, images, regions and
-prototypes, from the formulas alone: no function of the package is used
-for them.
+prototypes, from the formulas alone (docs/design.md, "The three
+losses"): no function of the package is used for them.
 """
 import math
 
