@@ -9,6 +9,7 @@ from PIL import Image
 
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
+from ..utils.validation import check_choice, check_int
 
 SPLITS = ('train', 'test')
 SHAPES = ('disc', 'square', 'triangle', 'cross', 'ring')
@@ -51,15 +52,6 @@ class KeyPart(NamedTuple):
     shape: str
     colour: str
     box: Tuple[int, int, int, int]
-
-
-def _check_int(name: str, value: int, low: int, high: Optional[int] = None
-               ) -> None:
-    """Raise if ``value`` is not an int in ``[low, high]``."""
-    valid = f'>= {low}' if high is None else f'in [{low}, {high}]'
-    if (isinstance(value, bool) or not isinstance(value, int) or value < low
-            or (high is not None and value > high)):
-        raise ValueError(f'{name} must be an int {valid}, but got {value!r}.')
 
 
 def _shape_mask(shape: str, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -171,17 +163,16 @@ class SyntheticFineGrained(BaseDataset):
                  test_mode: bool = False,
                  lazy_init: bool = False,
                  indices: Optional[Union[int, Sequence[int]]] = None) -> None:
-        if split not in SPLITS:
-            raise ValueError(f'Unknown split {split!r}. Valid splits are '
-                             f'{list(SPLITS)}.')
-        _check_int('num_parts', num_parts, 1, MAX_PARTS)
+        owner = 'SyntheticFineGrained'
+        check_choice(owner, 'split', split, SPLITS)
+        check_int(owner, 'num_parts', num_parts, 1, MAX_PARTS)
         num_types = len(SHAPES) * len(PALETTE)
-        _check_int('num_classes', num_classes, 2,
-                   math.comb(num_types, num_parts))
-        _check_int('num_per_class', num_per_class, 1)
-        _check_int('image_size', image_size, 32)
-        _check_int('num_distractors', num_distractors, 0)
-        _check_int('seed', seed, 0)
+        check_int(owner, 'num_classes', num_classes, 2,
+                  math.comb(num_types, num_parts))
+        check_int(owner, 'num_per_class', num_per_class, 1)
+        check_int(owner, 'image_size', image_size, 32)
+        check_int(owner, 'num_distractors', num_distractors, 0)
+        check_int(owner, 'seed', seed, 0)
         width = max(2, len(str(num_classes - 1)))
         names = tuple(f'part_{c:0{width}d}' for c in range(num_classes))
         metainfo = {'classes': names, **(metainfo or {})}

@@ -10,6 +10,8 @@ from typing import Dict, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from ..utils.validation import check_int, check_number
+
 
 def _check_features(name: str, features: torch.Tensor,
                     labels: torch.Tensor) -> None:
@@ -17,19 +19,6 @@ def _check_features(name: str, features: torch.Tensor,
         raise ValueError(
             f'{name} features must be (N, C) with labels (N,), got '
             f'{tuple(features.shape)} and {tuple(labels.shape)}.')
-
-
-def check_positive_int(name: str, value: int) -> None:
-    """Raise a ValueError naming ``name`` unless ``value`` is an int >= 1."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f'{name} must be a positive int, got {value!r}.')
-
-
-def check_positive_float(name: str, value: float) -> None:
-    """Raise a ValueError naming ``name`` unless ``value`` is a number > 0."""
-    number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if not number or value <= 0:
-        raise ValueError(f'{name} must be > 0, got {value!r}.')
 
 
 def retrieval_metrics(query: torch.Tensor,
@@ -73,10 +62,10 @@ def retrieval_metrics(query: torch.Tensor,
     _check_features('query', query, query_labels)
     _check_features('gallery', gallery, gallery_labels)
     for k in topk:
-        check_positive_int('topk', k)
+        check_int('retrieval_metrics', 'topk', k, 1)
     if map_top is not None:
-        check_positive_int('map_top', map_top)
-    check_positive_int('chunk_size', chunk_size)
+        check_int('retrieval_metrics', 'map_top', map_top, 1)
+    check_int('retrieval_metrics', 'chunk_size', chunk_size, 1)
     if self_index is not None and self_index.shape != query_labels.shape:
         raise ValueError(f'self_index must be (Q,) = '
                          f'{tuple(query_labels.shape)}, got '
@@ -173,9 +162,10 @@ def weighted_knn_predict(train_features: torch.Tensor,
         Tensor: Predicted labels, ``(Q,)``.
     """
     _check_features('train', train_features, train_labels)
-    check_positive_int('k', k)
-    check_positive_int('chunk_size', chunk_size)
-    check_positive_float('temperature', temperature)
+    check_int('weighted_knn_predict', 'k', k, 1)
+    check_int('weighted_knn_predict', 'chunk_size', chunk_size, 1)
+    check_number('weighted_knn_predict', 'temperature', temperature, low=0,
+                 low_open=True)
     if train_features.shape[0] == 0:
         raise ValueError('k-NN needs at least one train feature, got none.')
     if test_features.dim() != 2:

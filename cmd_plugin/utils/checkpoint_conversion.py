@@ -42,6 +42,7 @@ import torch
 from torch import nn
 
 from .checkpoint_safety import load_checkpoint_safely, load_trusted_checkpoint
+from .validation import check_choice
 
 SOURCE_FORMATS = ('dino', 'timm', 'torchvision', 'efficientnet-pytorch')
 EFFICIENTNET_LITE0_MODELS = ('efficientnet_lite0', 'tf_efficientnet_lite0')
@@ -89,9 +90,7 @@ def check_format(source_format: str) -> None:
     Args:
         source_format (str): One of :data:`SOURCE_FORMATS`.
     """
-    if source_format not in SOURCE_FORMATS:
-        raise ValueError(f'Unknown source format {source_format!r}. Valid '
-                         f'formats are {list(SOURCE_FORMATS)}.')
+    check_choice('', 'source_format', source_format, SOURCE_FORMATS)
 
 
 def as_state_dict(obj: Any) -> StateDict:
@@ -407,9 +406,7 @@ def reference_backbone_cfg(source_format: str,
                     patch_size=16, out_type='raw')
     if source_format == 'torchvision':
         return dict(type='ResNet', depth=50)
-    if timm_model not in EFFICIENTNET_LITE0_MODELS:
-        raise ValueError(f'Unknown timm_model {timm_model!r}. Valid models '
-                         f'are {list(EFFICIENTNET_LITE0_MODELS)}.')
+    check_choice('', 'timm_model', timm_model, EFFICIENTNET_LITE0_MODELS)
     # features_only=True stops at blocks.6 (320 channels); the full model
     # without classifier and pooling returns conv_head's 1280-channel map.
     return dict(type='TIMMBackbone', model_name=timm_model,

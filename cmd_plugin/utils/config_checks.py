@@ -1,24 +1,21 @@
 """Validate config options, naming the config key of every bad value.
 
-Two layers:
+The plugin's constructors check their own arguments with the helpers of
+:mod:`cmd_plugin.utils.validation`, whose messages start with
+``Class.argument:`` (e.g. ``CMDHead.matching: unknown value 'nearest'. Valid
+choices are [...]``), so an error raised while the runner builds a component
+still names the option.
 
-* the ``check_*`` helpers, which the plugin's constructors call on their
-  arguments. Their messages start with ``Class.argument:`` (e.g.
-  ``CMDHead.matching: unknown value 'nearest'. Valid choices are [...]``),
-  so an error raised while the runner builds a component still names the
-  option;
-* :func:`check_config`, which ``tools/train.py`` runs on the whole config
-  before building the runner. It finds every ``cmd_plugin`` component in the
-  config, checks its argument names, builds the light ones (necks, heads,
-  transforms, hooks, metrics, initialisers; modules on the meta device)
-  alone to run their checks, and
-  checks that components agree with each other. Its messages replace
-  ``Class.`` by the key path, e.g. ``model.head.matching: ...``, and list
-  every problem at once.
+:func:`check_config`, which ``tools/train.py`` runs on the whole config
+before building the runner, finds every ``cmd_plugin`` component in the
+config, checks its argument names, builds the light ones (necks, heads,
+transforms, hooks, metrics, initialisers; modules on the meta device) alone
+to run their checks, and checks that components agree with each other. Its
+messages replace ``Class.`` by the key path, e.g.
+``model.head.matching: ...``, and list every problem at once.
 """
 import inspect
-from numbers import Real
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterator, List, Tuple
 
 import torch
 from mmengine.config import Config
@@ -41,87 +38,6 @@ BACKBONE_WIDTH_PLACEHOLDER = 8
 
 class ConfigError(UserError, ValueError):
     """One or more config options are invalid; the message names each key."""
-
-
-def check_choice(owner: str, name: str, value: Any,
-                 choices: Sequence[Any]) -> None:
-    """Raise unless ``value`` is one of ``choices``.
-
-    Args:
-        owner (str): The class whose argument this is.
-        name (str): The argument.
-        value (Any): Its value.
-        choices (Sequence): The valid values.
-    """
-    if value not in choices:
-        raise ValueError(f'{owner}.{name}: unknown value {value!r}. Valid '
-                         f'choices are {list(choices)}.')
-
-
-def check_int(owner: str, name: str, value: Any, minimum: int) -> None:
-    """Raise unless ``value`` is an int (not a bool) ``>= minimum``.
-
-    Args:
-        owner (str): The class whose argument this is.
-        name (str): The argument.
-        value (Any): Its value.
-        minimum (int): The smallest valid value.
-    """
-    if isinstance(value, bool) or not isinstance(value, int) \
-            or value < minimum:
-        raise ValueError(f'{owner}.{name}: must be an int >= {minimum}, '
-                         f'got {value!r}.')
-
-
-def check_number(owner: str,
-                 name: str,
-                 value: Any,
-                 low: Optional[float] = None,
-                 high: Optional[float] = None,
-                 low_open: bool = False,
-                 high_open: bool = False) -> None:
-    """Raise unless ``value`` is a real number (not a bool) in a range.
-
-    Args:
-        owner (str): The class whose argument this is.
-        name (str): The argument.
-        value (Any): Its value.
-        low (float, optional): Lower bound; None for none.
-        high (float, optional): Upper bound; None for none.
-        low_open (bool): Exclude ``low`` itself. Defaults to False.
-        high_open (bool): Exclude ``high`` itself. Defaults to False.
-    """
-    number = isinstance(value, Real) and not isinstance(value, bool)
-    ok = number and not (
-        low is not None and (value < low or low_open and value == low)) \
-        and not (high is not None and
-                 (value > high or high_open and value == high))
-    if ok:
-        return
-    if low is not None and high is not None:
-        bounds = (f' in {"(" if low_open else "["}{low}, {high}'
-                  f'{")" if high_open else "]"}')
-    elif low is not None:
-        bounds = f' {">" if low_open else ">="} {low}'
-    elif high is not None:
-        bounds = f' {"<" if high_open else "<="} {high}'
-    else:
-        bounds = ''
-    raise ValueError(f'{owner}.{name}: must be a number{bounds}, '
-                     f'got {value!r}.')
-
-
-def check_bool(owner: str, name: str, value: Any) -> None:
-    """Raise unless ``value`` is True or False.
-
-    Args:
-        owner (str): The class whose argument this is.
-        name (str): The argument.
-        value (Any): Its value.
-    """
-    if not isinstance(value, bool):
-        raise ValueError(f'{owner}.{name}: must be True or False, got '
-                         f'{value!r}.')
 
 
 def plugin_classes() -> Dict[str, type]:

@@ -86,9 +86,9 @@ def test_classes_metainfo():
 
 
 @pytest.mark.parametrize('kwargs, match', [
-    (dict(split='val'), "Unknown split 'val'"),
+    (dict(split='val'), "SyntheticFineGrained.split: unknown value 'val'"),
     (dict(num_classes=1), 'num_classes'),
-    (dict(num_parts=1, num_classes=41), r'num_classes must be .*\[2, 40\]'),
+    (dict(num_parts=1, num_classes=41), r'num_classes: must be .*\[2, 40\]'),
     (dict(num_parts=4), 'num_parts'),
     (dict(num_per_class=0), 'num_per_class'),
     (dict(image_size=16), 'image_size'),

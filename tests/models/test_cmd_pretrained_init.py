@@ -71,5 +71,6 @@ def test_refuses_the_backbone_init_cfg(cmd_ckpt):
 
 
 def test_unknown_network():
-    with pytest.raises(ValueError, match="init_cfg.network='ema'"):
+    with pytest.raises(ValueError, match="CMDPretrainedInit.network: unknown "
+                       "value 'ema'"):
         CMDPretrainedInit(checkpoint='x.pth', network='ema')

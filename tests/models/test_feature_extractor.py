@@ -114,9 +114,10 @@ def test_predict_refuses_random_weights():
 
 
 @pytest.mark.parametrize('kwargs, message', [
-    (dict(feature='mean'), "model.feature='mean'.*'cls', 'avg'"),
+    (dict(feature='mean'), "model.feature: unknown value 'mean'.*'cls'"),
     (dict(feature='bag', neck=None), 'needs the MIL neck'),
-    (dict(network='ema'), "model.network='ema'.*'teacher', 'student'"),
+    (dict(network='ema'),
+     "model.network: unknown value 'ema'.*'teacher', 'student'"),
 ])
 def test_bad_config_values(kwargs, message):
     with pytest.raises(ValueError, match=message):

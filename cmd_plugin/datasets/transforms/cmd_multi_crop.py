@@ -10,7 +10,7 @@ from mmengine.registry import DefaultScope
 
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
-from ...utils.config_checks import check_choice, check_int, check_number
+from ...utils.validation import check_choice, check_int, check_number
 
 
 def dino_photometric(blur_prob: float, solarize_prob: float) -> List[dict]:

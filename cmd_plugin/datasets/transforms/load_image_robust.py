@@ -12,6 +12,7 @@ from mmengine.logging import print_log
 from PIL import Image, ImageOps
 
 from mmpretrain.registry import TRANSFORMS
+from ...utils.validation import check_choice, check_int
 
 ON_BAD_IMAGE = ('skip', 'raise')
 # PIL modes holding more than 8 bits per pixel as integers (16-bit PNG/TIFF).
@@ -137,13 +138,9 @@ class LoadImageRobust(BaseTransform):
                  min_size: int = 32,
                  to_float32: bool = False,
                  backend_args: Optional[dict] = None) -> None:
-        if on_bad_image not in ON_BAD_IMAGE:
-            raise ValueError(f'LoadImageRobust: unknown on_bad_image '
-                             f'{on_bad_image!r}. Valid values are '
-                             f'{list(ON_BAD_IMAGE)}.')
-        if not isinstance(min_size, int) or min_size < 0:
-            raise ValueError('LoadImageRobust: min_size must be an int >= 0 '
-                             f'(0 keeps every size), got {min_size!r}.')
+        check_choice('LoadImageRobust', 'on_bad_image', on_bad_image,
+                     ON_BAD_IMAGE)
+        check_int('LoadImageRobust', 'min_size', min_size, 0)
         self.on_bad_image = on_bad_image
         self.min_size = min_size
         self.to_float32 = to_float32

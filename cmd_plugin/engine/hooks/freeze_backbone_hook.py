@@ -6,6 +6,7 @@ from mmengine.model import is_model_wrapper
 from torch import nn
 
 from mmpretrain.registry import HOOKS
+from ...utils.validation import check_bool
 
 
 @HOOKS.register_module()
@@ -37,9 +38,7 @@ class FreezeBackboneHook(Hook):
             raise ValueError(
                 'FreezeBackboneHook.frozen_prefixes: expected a list of '
                 f'non-empty parameter-name prefixes, got {frozen_prefixes!r}.')
-        if not isinstance(norm_eval, bool):
-            raise ValueError('FreezeBackboneHook.norm_eval: expected a bool, '
-                             f'got {norm_eval!r}.')
+        check_bool('FreezeBackboneHook', 'norm_eval', norm_eval)
         self.frozen_prefixes = tuple(frozen_prefixes)
         self.norm_eval = norm_eval
 

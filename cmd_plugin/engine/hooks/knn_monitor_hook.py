@@ -9,12 +9,11 @@ from torch import nn
 from torch.utils.data import DataLoader
 
 from mmpretrain.registry import HOOKS
-from ...evaluation.functional import (check_positive_float,
-                                     check_positive_int,
-                                     weighted_knn_predict)
+from ...evaluation.functional import weighted_knn_predict
 from ...models.utils.cmd_checkpoint import check_network
 from ...models.utils.image_features import (as_image_batch, check_feature,
                                             image_features)
+from ...utils.validation import check_int, check_number
 
 
 @HOOKS.register_module()
@@ -63,11 +62,12 @@ class KNNMonitorHook(Hook):
                  temperature: float = 0.07,
                  feature: str = 'cls',
                  network: str = 'teacher') -> None:
-        check_positive_int('KNNMonitorHook interval', interval)
-        check_positive_int('KNNMonitorHook k', k)
-        check_positive_float('KNNMonitorHook temperature', temperature)
-        check_feature(feature, True, 'KNNMonitorHook feature')
-        check_network(network, 'KNNMonitorHook network')
+        check_int('KNNMonitorHook', 'interval', interval, 1)
+        check_int('KNNMonitorHook', 'k', k, 1)
+        check_number('KNNMonitorHook', 'temperature', temperature, low=0,
+                     low_open=True)
+        check_feature(feature, True, 'KNNMonitorHook.feature')
+        check_network(network, 'KNNMonitorHook.network')
         self.dataloaders = dict(train=train_dataloader, val=val_dataloader)
         self.interval = interval
         self.k = k

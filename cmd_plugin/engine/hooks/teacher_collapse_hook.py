@@ -6,7 +6,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
-from ...utils.config_checks import check_int, check_number
+from ...utils.validation import check_int, check_number
 
 #: The teacher-entropy signals of :meth:`CMDHead._diagnostics`.
 SIGNALS = ('diag/teacher_entropy_img', 'diag/teacher_entropy_reg',

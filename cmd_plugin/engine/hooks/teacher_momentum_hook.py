@@ -5,7 +5,7 @@ from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
-from ...utils.config_checks import check_number
+from ...utils.validation import check_number
 
 
 @HOOKS.register_module()

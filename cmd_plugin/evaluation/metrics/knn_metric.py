@@ -2,8 +2,8 @@
 from typing import Dict, List, Optional
 
 from mmpretrain.registry import METRICS
-from ..functional import (check_positive_float, check_positive_int,
-                          weighted_knn_predict)
+from ...utils.validation import check_int, check_number
+from ..functional import weighted_knn_predict
 from .split_features import SplitFeatureMetric
 
 
@@ -34,8 +34,9 @@ class KNNAccuracy(SplitFeatureMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        check_positive_int('KNNAccuracy k', k)
-        check_positive_float('KNNAccuracy temperature', temperature)
+        check_int('KNNAccuracy', 'k', k, 1)
+        check_number('KNNAccuracy', 'temperature', temperature, low=0,
+                     low_open=True)
         self.k = k
         self.temperature = temperature
         self.chunk_size = chunk_size

@@ -4,8 +4,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from mmpretrain.registry import METRICS
-from ..functional import (check_positive_int, leave_one_out_retrieval,
-                          retrieval_metrics)
+from ...utils.validation import check_choice, check_int
+from ..functional import leave_one_out_retrieval, retrieval_metrics
 from .split_features import SplitFeatureMetric
 
 # protocol -> (name in the log keys, default map_top)
@@ -57,14 +57,11 @@ class FineGrainedRetrieval(SplitFeatureMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if protocol not in PROTOCOLS:
-            raise ValueError(f'FineGrainedRetrieval: unknown protocol '
-                             f'{protocol!r}. Valid protocols are '
-                             f'{list(PROTOCOLS)}.')
+        check_choice('FineGrainedRetrieval', 'protocol', protocol, PROTOCOLS)
         for k in topk:
-            check_positive_int('FineGrainedRetrieval topk', k)
+            check_int('FineGrainedRetrieval', 'topk', k, 1)
         if map_top is not None:
-            check_positive_int('FineGrainedRetrieval map_top', map_top)
+            check_int('FineGrainedRetrieval', 'map_top', map_top, 1)
         self.protocol = protocol
         self.topk = tuple(topk)
         self.map_top = PROTOCOLS[protocol][1] if map_top is None else map_top

@@ -8,8 +8,8 @@ from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
 from ...utils import geometric_matching
-from ...utils.config_checks import (check_bool, check_choice, check_int,
-                                    check_number)
+from ...utils.validation import (check_bool, check_choice, check_int,
+                                 check_number)
 from ..losses import (feature_matching, image_distillation_loss,
                       inter_level_loss, mil_pool_log_probs, mil_pool_probs,
                       region_distillation_terms, region_match_weights,

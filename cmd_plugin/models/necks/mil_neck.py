@@ -9,7 +9,7 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmpretrain.registry import MODELS
-from ...utils.config_checks import check_choice, check_int
+from ...utils.validation import check_choice, check_int
 
 EMBEDDINGS = ('cls', 'bag', 'cls+bag')
 ATTENTIONS = ('gated', 'none')

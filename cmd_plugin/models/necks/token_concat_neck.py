@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
-from ...utils.config_checks import check_bool, check_int
+from ...utils.validation import check_bool, check_int
 
 
 @MODELS.register_module()

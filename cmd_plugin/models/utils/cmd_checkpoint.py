@@ -14,6 +14,7 @@ from torch import nn
 
 from cmd_plugin.utils.checkpoint_conversion import match_reference
 from cmd_plugin.utils.user_errors import UserError
+from cmd_plugin.utils.validation import check_choice
 
 NETWORKS = ('teacher', 'student')
 StateDict = Dict[str, torch.Tensor]
@@ -28,10 +29,15 @@ class CheckpointMismatchError(UserError, ValueError):
 
 
 def check_network(network: str, config_key: str) -> None:
-    """Raise a ValueError naming ``config_key`` for an unknown network."""
-    if network not in NETWORKS:
-        raise ValueError(f'Unknown {config_key}={network!r}. Valid choices '
-                         f'are {list(NETWORKS)}.')
+    """Raise a ValueError naming ``config_key`` for an unknown network.
+
+    Args:
+        network (str): One of :data:`NETWORKS`.
+        config_key (str): What sets it: ``Class.network`` or a key path
+            such as ``model.network``.
+    """
+    owner, _, name = config_key.rpartition('.')
+    check_choice(owner, name, network, NETWORKS)
 
 
 def checkpoint_layout(state_dict: Mapping[str, torch.Tensor]) -> str:

@@ -45,7 +45,7 @@ class CMDPretrainedInit:
                  checkpoint: str,
                  network: str = 'teacher',
                  map_location: str = 'cpu') -> None:
-        check_network(network, 'init_cfg.network')
+        check_network(network, 'CMDPretrainedInit.network')
         self.checkpoint = checkpoint
         self.network = network
         self.map_location = map_location

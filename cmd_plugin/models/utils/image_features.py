@@ -4,6 +4,8 @@ from typing import List, Optional, Union
 import torch
 from torch import nn
 
+from cmd_plugin.utils.validation import check_choice
+
 FEATURES = ('cls', 'avg', 'cls+avg', 'bag')
 
 
@@ -13,11 +15,11 @@ def check_feature(feature: str, has_neck: bool, config_key: str) -> None:
     Args:
         feature (str): One of :data:`FEATURES`.
         has_neck (bool): Whether a MIL neck is available.
-        config_key (str): The config key that sets ``feature``.
+        config_key (str): What sets ``feature``: ``Class.feature`` or a
+            key path such as ``model.feature``.
     """
-    if feature not in FEATURES:
-        raise ValueError(f'Unknown {config_key}={feature!r}. Valid choices '
-                         f'are {list(FEATURES)}.')
+    owner, _, name = config_key.rpartition('.')
+    check_choice(owner, name, feature, FEATURES)
     if feature == 'bag' and not has_neck:
         raise ValueError(f"{config_key}='bag' needs the MIL neck "
                          '(MILNeck config) that pooled the bag in '
