@@ -27,12 +27,12 @@ from pathlib import Path
 
 import torch
 
+from cmd_plugin.apis.preflight import check_checkpoint
 from cmd_plugin.utils.checkpoint_conversion import (
     EFFICIENTNET_LITE0_MODELS, SOURCE_FORMATS, build_reference,
     convert_state_dict, efficientnet_lite0_weight_path,
     load_source_state_dict, make_checkpoint, reference_backbone_cfg,
     strip_key_prefix)
-from cmd_plugin.utils.preflight import check_checkpoint
 from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
                                           exit_on_user_error)
 

@@ -17,12 +17,12 @@ from pathlib import Path
 
 import torch
 
+from cmd_plugin.apis.preflight import check_checkpoint
 from cmd_plugin.models.utils.cmd_checkpoint import (NETWORKS,
                                                     checkpoint_layout,
                                                     select_network)
 from cmd_plugin.utils.checkpoint_conversion import make_checkpoint
 from cmd_plugin.utils.checkpoint_safety import load_checkpoint_safely
-from cmd_plugin.utils.preflight import check_checkpoint
 from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
                                           exit_on_user_error)
 

@@ -14,8 +14,8 @@ import os.path as osp
 
 from mmengine.config import DictAction
 
+from cmd_plugin.apis.preflight import load_config, preflight
 from cmd_plugin.engine.runner import build_runner
-from cmd_plugin.utils.preflight import load_config, preflight
 from cmd_plugin.utils.user_errors import (add_debug_argument,
                                           exit_on_user_error)
 

@@ -23,12 +23,12 @@ import torch.distributed as torch_dist
 from mmengine.config import Config, DictAction
 from torch.nn.parallel import DistributedDataParallel
 
+from cmd_plugin.apis.preflight import (latest_checkpoint, load_config,
+                                       preflight)
 from cmd_plugin.engine.runner import build_runner
-from cmd_plugin.utils.config_checks import ConfigError
-from cmd_plugin.utils.preflight import (latest_checkpoint, load_config,
-                                        preflight)
 from cmd_plugin.utils.user_errors import (add_debug_argument,
                                           exit_on_user_error)
+from cmd_plugin.utils.validation import ConfigError
 from mmpretrain.registry import MODEL_WRAPPERS
 
 

@@ -33,8 +33,8 @@ from mmengine.runner import load_checkpoint
 from torch import nn
 
 import cmd_plugin  # noqa: F401  (registers CMD, MILNeck, ...)
+from cmd_plugin.apis.preflight import check_checkpoint
 from cmd_plugin.models.algorithms.cmd import CMD
-from cmd_plugin.utils.preflight import check_checkpoint
 from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
                                           exit_on_user_error)
 from mmpretrain.models.backbones import VisionTransformer

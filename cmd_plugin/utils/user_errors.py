@@ -3,7 +3,7 @@
 A *user error* is a mistake the user can fix from the command line or the
 config: a missing file, a misspelt key, a flag that does not apply. The
 tools raise :class:`UserError` (or a subclass, e.g.
-:class:`~cmd_plugin.utils.config_checks.ConfigError`) for it and run their
+:class:`~cmd_plugin.utils.validation.ConfigError`) for it and run their
 work inside :func:`exit_on_user_error`, which prints the message on stderr
 and exits with status 2 (argparse's status for a bad command line).
 Every other exception is an internal error and keeps its traceback. With

@@ -5,13 +5,25 @@ and its public functions check their arguments with these helpers. Every
 message starts with ``Owner.argument:``, e.g.
 ``CMDHead.matching: unknown value 'nearest'. Valid choices are [...]``, so
 an error raised while the runner builds a component names the option, and
-:func:`~cmd_plugin.utils.config_checks.check_config` can replace ``Owner.``
+:func:`~cmd_plugin.apis.config_checks.check_config` can replace ``Owner.``
 by the config key path (``model.head.matching: ...``). ``owner`` is a class
 name, a function name, or a config key path (``model.network``); an empty
 ``owner`` names the argument alone.
 """
 from numbers import Real
 from typing import Any, Optional, Sequence
+
+from .user_errors import UserError
+
+
+class ConfigError(UserError, ValueError):
+    """One or more config options are invalid; the message names each key.
+
+    Raised by :func:`~cmd_plugin.apis.config_checks.check_config`, the
+    preflight (:mod:`cmd_plugin.apis.preflight`) and the tools; defined on
+    this floor so that the components (e.g. the backbone probe of
+    :mod:`cmd_plugin.models.utils.backbone_probe`) can raise it too.
+    """
 
 
 def _where(owner: str, name: str) -> str:

@@ -5,7 +5,8 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from cmd_plugin.utils.config_checks import ConfigError, check_config
+from cmd_plugin.apis.config_checks import check_config
+from cmd_plugin.utils.validation import ConfigError
 from mmpretrain.registry import MODELS
 from tiny_configs import CONFIGS, TINY_MODELS
 

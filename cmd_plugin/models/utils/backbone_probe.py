@@ -13,7 +13,7 @@ from typing import Optional, Tuple
 import torch
 from torch import nn
 
-from cmd_plugin.utils.config_checks import ConfigError
+from cmd_plugin.utils.validation import ConfigError
 
 #: Side of the dry-run input when the backbone does not declare an
 #: ``img_size`` (the global crop size of the shipped configs).

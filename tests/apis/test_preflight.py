@@ -1,4 +1,4 @@
-"""cmd_plugin.utils.preflight: checks before anything is built."""
+"""cmd_plugin.apis.preflight: checks before anything is built."""
 import uuid
 from pathlib import Path
 
@@ -6,13 +6,13 @@ import pytest
 from mmengine.config import Config
 from mmengine.logging import MMLogger
 
-from cmd_plugin.utils.config_checks import ConfigError
-from cmd_plugin.utils.preflight import (checkpoint_problem,
-                                        class_count_problem,
-                                        fix_persistent_workers,
-                                        init_checkpoints, iter_dataloaders,
-                                        preflight, unknown_key_problems)
+from cmd_plugin.apis.preflight import (checkpoint_problem,
+                                       class_count_problem,
+                                       fix_persistent_workers,
+                                       init_checkpoints, iter_dataloaders,
+                                       preflight, unknown_key_problems)
 from cmd_plugin.utils.user_errors import UserError
+from cmd_plugin.utils.validation import ConfigError
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (ROOT / 'configs').rglob('*.py')

@@ -1,5 +1,9 @@
 """Validate config options, naming the config key of every bad value.
 
+One floor above the components: this module imports the classes it checks
+(``CMD``, ``CMDMultiCrop``), so nothing in ``models``, ``datasets``,
+``engine``, ``evaluation`` or ``utils`` imports it.
+
 The plugin's constructors check their own arguments with the helpers of
 :mod:`cmd_plugin.utils.validation`, whose messages start with
 ``Class.argument:`` (e.g. ``CMDHead.matching: unknown value 'nearest'. Valid
@@ -24,7 +28,9 @@ from mmengine.model import BaseModel
 from mmengine.registry import WEIGHT_INITIALIZERS
 
 from mmpretrain.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
-from .user_errors import UserError
+from ..datasets.transforms import CMDMultiCrop
+from ..models.algorithms import CMD, CMDFeatureExtractor
+from ..utils.validation import ConfigError
 
 #: Registries that hold the plugin's components.
 _REGISTRIES = (MODELS, TRANSFORMS, HOOKS, DATASETS, METRICS,
@@ -34,10 +40,6 @@ _REGISTRIES = (MODELS, TRANSFORMS, HOOKS, DATASETS, METRICS,
 #: ``in_channels`` used to check a neck or head alone when the model will
 #: read it from its backbone (the check builds no backbone).
 BACKBONE_WIDTH_PLACEHOLDER = 8
-
-
-class ConfigError(UserError, ValueError):
-    """One or more config options are invalid; the message names each key."""
 
 
 def plugin_classes() -> Dict[str, type]:
@@ -177,8 +179,6 @@ def config_problems(cfg: Config) -> List[str]:
     Returns:
         list[str]: Each problem, starting with its key path; empty if none.
     """
-    from ..datasets.transforms import CMDMultiCrop
-    from ..models.algorithms import CMD, CMDFeatureExtractor
     tree = cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
     problems, cmd_models, global_crops = [], [], {}
     components = list(_components(tree, '', plugin_classes()))

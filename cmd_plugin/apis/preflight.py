@@ -17,7 +17,10 @@ from typing import (Any, Dict, Iterable, Iterator, List, Optional, Sequence,
 from mmengine.config import Config
 from mmengine.logging import print_log
 
-from .user_errors import UserError
+from ..utils.dataset_checks import dataset_problems
+from ..utils.user_errors import UserError
+from ..utils.validation import ConfigError
+from .config_checks import config_problems
 
 #: The top-level dataloader keys of an mmengine config.
 DATALOADER_KEYS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -455,7 +458,8 @@ def preflight(cfg: dict,
        the run initialises the model's weights, every
        ``init_cfg.checkpoint`` in ``model``.
     5. The data of the dataloaders the run uses
-       (:func:`~.dataset_checks.dataset_problems`), all at once.
+       (:func:`~cmd_plugin.utils.dataset_checks.dataset_problems`), all at
+       once.
     6. If all of that passed: ``model.head.num_classes`` against the labels
        of the first of those dataloaders (:func:`class_count_problem`).
 
@@ -476,8 +480,6 @@ def preflight(cfg: dict,
         ConfigError: Listing every problem found, each naming its config
             key or command-line flag.
     """
-    from .config_checks import ConfigError, config_problems
-    from .dataset_checks import dataset_problems
     fix_persistent_workers(cfg)
     problems = config_problems(cfg) + unknown_key_problems(cfg)
     checkpoints = dict(checkpoints or {})

@@ -8,7 +8,8 @@ from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 
 import cmd_plugin  # noqa: F401  (registers the components)
-from cmd_plugin.utils.config_checks import ConfigError, check_config
+from cmd_plugin.apis.config_checks import check_config
+from cmd_plugin.utils.validation import ConfigError
 from mmpretrain.registry import HOOKS, MODELS, TRANSFORMS
 from tiny_configs import TINY_MODELS, write_tiny_config
 
