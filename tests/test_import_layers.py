@@ -10,8 +10,8 @@ that Python runs on the way are not edges (``import cmd_plugin.a.b`` would
 otherwise make every module depend on ``cmd_plugin/__init__.py``, which
 imports all of them).
 
-The floors, lowest first (docs/design.md, Layout): ``utils``; the
-components (``models``, ``datasets``, ``engine``, ``evaluation``,
+The floors, lowest first (docs/design.md, Layout): ``utils`` and
+``structures``; the components (``models``, ``datasets``, ``engine``, ``evaluation``,
 ``visualization``); ``apis`` (config checks and the preflight, which import
 the components they check); the package itself.
 """
@@ -121,13 +121,14 @@ def test_no_import_cycle_in_the_package():
     assert cycle is None, 'import cycle: ' + ' -> '.join(cycle)
 
 
-def test_utils_is_the_lowest_floor():
+def test_utils_and_structures_are_the_lowest_floor():
     graph = import_graph()
+    lowest = (f'{PACKAGE}.utils', f'{PACKAGE}.structures')
     upward = {
         f'{name} -> {target}'
         for name, targets in graph.items()
-        if name.startswith(f'{PACKAGE}.utils') for target in targets
-        if not target.startswith(f'{PACKAGE}.utils')
+        if name.startswith(lowest) for target in targets
+        if not target.startswith(lowest)
     }
     upward |= {
         f'{name} -> {target}'

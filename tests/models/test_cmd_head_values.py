@@ -14,7 +14,8 @@ import math
 import pytest
 import torch
 
-from cmd_plugin.models.heads.cmd_head import CMDHead, CropEncoding
+from cmd_plugin.models.heads.cmd_head import CMDHead
+from cmd_plugin.structures import CropEncoding
 
 B, K, C = 3, 5, 3  # B != T = 2, so that no two axes can be confused
 NUM_GLOBAL = 2

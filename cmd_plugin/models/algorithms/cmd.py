@@ -10,8 +10,8 @@ from torch import nn
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
+from ...structures import CropEncoding
 from ...utils.validation import check_bool, check_int, check_number
-from ..heads.cmd_head import CropEncoding
 from ..utils.backbone_probe import complete_region_configs
 from ..utils.training_diagnostics import module_distance
 

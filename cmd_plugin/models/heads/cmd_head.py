@@ -1,5 +1,4 @@
 """CMD head: projection to prototypes and the three distillation terms."""
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
 import torch
@@ -7,6 +6,7 @@ from mmengine.dist import all_reduce
 from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
+from ...structures import CropEncoding
 from ...utils import geometric_matching
 from ...utils.validation import (check_bool, check_choice, check_int,
                                  check_number)
@@ -21,29 +21,6 @@ from .cmd_projector import CMDProjector
 
 MATCHINGS = ('feature', 'geometric')
 WEIGHTINGS = ('uniform', 'mil')
-
-
-@dataclass
-class CropEncoding:
-    """One network's outputs for ``n`` crops of one resolution, batch ``B``.
-
-    Attributes:
-        regions (Tensor): ``(n, B, N, C)`` region tokens.
-        weights (Tensor): ``(n, B, N)`` MIL instance weights.
-        grid (tuple[int, int]): Region grid ``(h, w)``, ``N = h * w``.
-        image_logits (Tensor): ``(n, B, K)``.
-        region_logits (Tensor, optional): ``(n, B, N, K)``; None when no
-            region-level term is on.
-    """
-    regions: torch.Tensor
-    weights: torch.Tensor
-    grid: Tuple[int, int]
-    image_logits: torch.Tensor
-    region_logits: Optional[torch.Tensor] = None
-
-    @property
-    def num_crops(self) -> int:
-        return self.image_logits.shape[0]
 
 
 @MODELS.register_module()

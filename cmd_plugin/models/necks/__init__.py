@@ -1,4 +1,4 @@
-from .mil_neck import MILNeck, MILOutput
+from .mil_neck import MILNeck
 from .token_concat_neck import TokenConcatNeck
 
-__all__ = ['MILNeck', 'MILOutput', 'TokenConcatNeck']
+__all__ = ['MILNeck', 'TokenConcatNeck']

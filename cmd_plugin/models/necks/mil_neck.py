@@ -1,6 +1,5 @@
 """Gated-attention multiple-instance pooling over the regions of a crop."""
 import math
-from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple, Union
 
 import torch
@@ -9,32 +8,11 @@ from mmengine.model import BaseModule
 from torch import nn
 
 from mmpretrain.registry import MODELS
+from ...structures import MILOutput
 from ...utils.validation import check_choice, check_int
 
 EMBEDDINGS = ('cls', 'bag', 'cls+bag')
 ATTENTIONS = ('gated', 'none')
-
-
-@dataclass
-class MILOutput:
-    """What :class:`MILNeck` returns for a batch of ``B`` crops.
-
-    Attributes:
-        regions (Tensor): Region instances, ``(B, N, C)``.
-        weights (Tensor): Instance weights, ``(B, N)``, each row sums to 1.
-        bag (Tensor): Bag embedding ``sum_i weights_i * regions_i``, ``(B, C)``.
-        image (Tensor): Image embedding (cls | bag | cls + bag), ``(B, C)``.
-        grid (tuple[int, int]): ``(h, w)`` of the region grid, ``N = h * w``,
-            row-major.
-        cls (Tensor, optional): The backbone's class token, ``(B, C)``, or
-            None for backbones without one.
-    """
-    regions: torch.Tensor
-    weights: torch.Tensor
-    bag: torch.Tensor
-    image: torch.Tensor
-    grid: Tuple[int, int]
-    cls: Optional[torch.Tensor] = None
 
 
 @MODELS.register_module()
