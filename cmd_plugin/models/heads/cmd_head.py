@@ -7,11 +7,11 @@ from mmengine.model import BaseModule
 
 from mmpretrain.registry import MODELS
 from ...structures import CropEncoding
-from ...utils import geometric_matching
 from ...utils.validation import (check_bool, check_choice, check_int,
                                  check_number)
-from ..losses import (feature_matching, image_distillation_loss,
-                      inter_level_loss, mil_pool_log_probs, mil_pool_probs,
+from ..losses import (feature_matching, geometric_matching,
+                      image_distillation_loss, inter_level_loss,
+                      mil_pool_log_probs, mil_pool_probs,
                       region_distillation_terms, region_match_weights,
                       student_log_probs, teacher_probs, cross_view_mask)
 from ..utils.training_diagnostics import (effective_regions, entropy,

@@ -4,11 +4,13 @@ from .distillation import (cross_view_mask, image_distillation_loss,
                            mil_pool_probs, pairwise_cross_entropy,
                            region_distillation_terms, student_log_probs,
                            teacher_probs)
-from .region_matching import feature_matching, region_match_weights
+from .region_matching import (feature_matching, geometric_matching,
+                              region_centres, region_match_weights)
 
 __all__ = [
-    'cross_view_mask', 'feature_matching', 'image_distillation_loss',
-    'inter_level_loss', 'mil_pool_log_probs', 'mil_pool_probs',
-    'pairwise_cross_entropy', 'region_distillation_terms',
-    'region_match_weights', 'student_log_probs', 'teacher_probs'
+    'cross_view_mask', 'feature_matching', 'geometric_matching',
+    'image_distillation_loss', 'inter_level_loss', 'mil_pool_log_probs',
+    'mil_pool_probs', 'pairwise_cross_entropy', 'region_centres',
+    'region_distillation_terms', 'region_match_weights',
+    'student_log_probs', 'teacher_probs'
 ]

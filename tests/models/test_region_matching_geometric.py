@@ -1,6 +1,8 @@
+"""The geometric matcher of models/losses/region_matching.py on hand-made
+crop boxes."""
 import torch
 
-from cmd_plugin.utils import geometric_matching, region_centres
+from cmd_plugin.models.losses import geometric_matching, region_centres
 
 
 def test_region_centres_flip_mirrors_columns():
