@@ -13,13 +13,14 @@ written before that:
   without ``weights_only``, which an environment variable
   (``TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD``) can switch off.
 
-Importing this module (``import cmd_plugin`` does) fixes both: a
-``HistoryBuffer`` pickles as plain lists and restores its statistics methods
-when unpickled, and every loader of ``mmengine.runner.checkpoint`` (used by
-``load_from``, ``resume``, ``runner.load_checkpoint`` and ``init_cfg`` of type
-``Pretrained``) goes through :func:`load_checkpoint_safely`. A file that needs
-anything outside :data:`SAFE_CHECKPOINT_GLOBALS` is refused before any of its
-code runs.
+:func:`install_checkpoint_safety` (``import cmd_plugin`` calls it, see
+``cmd_plugin/__init__.py``) fixes both: a ``HistoryBuffer`` pickles as plain
+lists and restores its statistics methods when unpickled, and every loader of
+``mmengine.runner.checkpoint`` (used by ``load_from``, ``resume``,
+``runner.load_checkpoint`` and ``init_cfg`` of type ``Pretrained``) goes
+through :func:`load_checkpoint_safely`. A file that needs anything outside
+:data:`SAFE_CHECKPOINT_GLOBALS` is refused before any of its code runs.
+The module itself changes nothing in mmengine when it is imported.
 """
 import os
 import pickle
@@ -265,12 +266,17 @@ class _TorchWithSafeLoad(types.ModuleType):
         return load_checkpoint_safely(f, map_location)
 
 
-def _install() -> None:
-    """Patch mmengine so that it saves and loads checkpoints safely."""
+def install_checkpoint_safety() -> None:
+    """Patch mmengine so that it saves and loads checkpoints safely.
+
+    Sets ``HistoryBuffer.__getstate__`` / ``__setstate__`` (a buffer pickles
+    as plain lists) and replaces the names ``torch`` and ``load_url`` of
+    ``mmengine.runner.checkpoint`` (every loader there goes through
+    :func:`load_checkpoint_safely`). Idempotent: calling it again changes
+    nothing.
+    """
     HistoryBuffer.__getstate__ = _history_buffer_getstate
     HistoryBuffer.__setstate__ = _history_buffer_setstate
-    mmengine_checkpoint.torch = _TorchWithSafeLoad()
+    if not isinstance(mmengine_checkpoint.torch, _TorchWithSafeLoad):
+        mmengine_checkpoint.torch = _TorchWithSafeLoad()
     mmengine_checkpoint.load_url = _load_url_safely
-
-
-_install()

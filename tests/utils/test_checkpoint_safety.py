@@ -16,6 +16,7 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from cmd_plugin.utils.checkpoint_safety import (UnsafeCheckpointError,
+                                                install_checkpoint_safety,
                                                 load_checkpoint_safely,
                                                 load_trusted_checkpoint)
 
@@ -246,3 +247,13 @@ def test_trusted_load_runs_the_payload(
     with pytest.warns(UserWarning, match='arbitrary code'):
         load_trusted_checkpoint(path)
     assert marker.exists()
+
+
+def test_installation_is_explicit_and_idempotent() -> None:
+    import mmengine.runner.checkpoint as mmengine_checkpoint
+    patched = (mmengine_checkpoint.torch, mmengine_checkpoint.load_url,
+               HistoryBuffer.__getstate__, HistoryBuffer.__setstate__)
+    assert mmengine_checkpoint.torch is not torch  # import cmd_plugin did it
+    install_checkpoint_safety()
+    assert (mmengine_checkpoint.torch, mmengine_checkpoint.load_url,
+            HistoryBuffer.__getstate__, HistoryBuffer.__setstate__) == patched
