@@ -19,7 +19,8 @@ warnings.filterwarnings(
     'ignore', message='Fail to import ``MultiScaleDeformableAttention``',
     category=UserWarning)
 
-import mmpretrain.datasets  # noqa: E402,F401  (fills mmpretrain's registries first)
+# fill mmpretrain's registries first
+import mmpretrain.datasets  # noqa: E402,F401
 import mmpretrain.engine  # noqa: E402,F401
 import mmpretrain.evaluation  # noqa: E402,F401
 import mmpretrain.models  # noqa: E402,F401

@@ -31,8 +31,8 @@ def paired_bootstrap(hits_a: torch.Tensor, hits_b: torch.Tensor,
     """
     if hits_a.shape != hits_b.shape or hits_a.dim() != 2:
         raise ValueError(f'paired_bootstrap: expected two (seeds, images) '
-                         f'tensors of the same shape, got {tuple(hits_a.shape)} '
-                         f'and {tuple(hits_b.shape)}.')
+                         f'tensors of the same shape, got '
+                         f'{tuple(hits_a.shape)} and {tuple(hits_b.shape)}.')
     per_image = (hits_a.double() - hits_b.double()).mean(0)  # (N,)
     generator = torch.Generator().manual_seed(seed)
     n = per_image.shape[0]

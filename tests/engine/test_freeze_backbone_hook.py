@@ -1,4 +1,4 @@
-"""FreezeBackboneHook and CustomKeysDecayConstructor (continued pre-training)."""
+"""FreezeBackboneHook and CustomKeysDecayConstructor (continued training)."""
 import logging
 from types import SimpleNamespace
 

@@ -1,4 +1,4 @@
-"""TeacherCollapseHook: warns on a constructed collapse, not on a healthy run."""
+"""TeacherCollapseHook: warns on a built collapse, not on a healthy run."""
 import logging
 import math
 from types import SimpleNamespace

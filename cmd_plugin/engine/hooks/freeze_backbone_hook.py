@@ -17,8 +17,8 @@ class FreezeBackboneHook(Hook):
     trains only the last stages. ``before_train`` turns off
     ``requires_grad`` of the student backbone's parameters whose names start
     with one of ``frozen_prefixes`` (the teacher, an EMA of the student, then
-    keeps them too). With ``norm_eval`` every BatchNorm of the student and teacher
-    backbones is put in eval mode before each iteration (the loop calls
+    keeps them too). With ``norm_eval`` every BatchNorm of the student and
+    teacher backbones is put in eval mode before each iteration (the loop calls
     ``model.train()`` at every epoch start), so it normalises with, and never
     updates, its pre-trained statistics.
 

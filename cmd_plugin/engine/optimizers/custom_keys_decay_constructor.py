@@ -1,4 +1,4 @@
-"""Optimiser constructor whose ``custom_keys`` keep the norm / bias decay rules."""
+"""Optimiser constructor: ``custom_keys`` keep the norm / bias decay rules."""
 from typing import List
 
 from mmengine.optim import DefaultOptimWrapperConstructor
@@ -24,9 +24,9 @@ class CustomKeysDecayConstructor(DefaultOptimWrapperConstructor):
     and ``norm_decay_mult`` / ``bias_decay_mult`` still apply to the
     parameters of norm layers and to biases.
 
-    Use it with ``optim_wrapper = dict(constructor='CustomKeysDecayConstructor',
-    paramwise_cfg=dict(norm_decay_mult=0.0, bias_decay_mult=0.0,
-    custom_keys={...}))``.
+    Use it with ``optim_wrapper = dict(
+    constructor='CustomKeysDecayConstructor', paramwise_cfg=dict(
+    norm_decay_mult=0.0, bias_decay_mult=0.0, custom_keys={...}))``.
     """
 
     def add_params(self, params: List[dict], module: nn.Module,
