@@ -91,9 +91,10 @@ def plot_curves(runs: Dict[str, Curves], keys: Sequence[str], out: Path,
                                                      2.8 * rows),
                              squeeze=False)
     for ax, key in zip(axes.flat, keys):
-        for label, curves in runs.items():
-            if key in curves:
-                ax.plot(*curves[key], label=label, linewidth=1.2)
+        for index, (label, curves) in enumerate(runs.items()):
+            if key in curves:  # one colour per run, on every panel
+                ax.plot(*curves[key], label=label, linewidth=1.2,
+                        color=f'C{index % 10}')
         if reference and key in reference:
             ax.axhline(reference[key], color='grey', linestyle='--',
                        linewidth=0.8, label='ln K')
