@@ -28,16 +28,25 @@ def loss_terms(losses):
     return {k: v for k, v in losses.items() if not k.startswith('diag/')}
 
 
-def batch(num_images=2, num_local=3):
+def batch(num_images=2, num_local=3, global_size=32, local_size=16):
+    """Random crops (2 global, ``num_local`` local) and their samples.
+
+    The boxes (overlapping global crops, the second flipped; local crops
+    inside both) scale with ``global_size``.
+    """
     torch.manual_seed(0)
-    inputs = [torch.randn(num_images, 3, 32, 32) for _ in range(2)]
-    inputs += [torch.randn(num_images, 3, 16, 16) for _ in range(num_local)]
+    inputs = [torch.randn(num_images, 3, global_size, global_size)
+              for _ in range(2)]
+    inputs += [torch.randn(num_images, 3, local_size, local_size)
+               for _ in range(num_local)]
+    scale = global_size / 32
+    boxes = np.array([[0, 0, 40, 40], [8, 8, 48, 48]] +
+                     [[10, 10, 30, 30]] * num_local, np.float32) * scale
     samples = []
     for _ in range(num_images):
         s = DataSample()
         s.set_metainfo(dict(
-            crop_boxes=np.array([[0, 0, 40, 40], [8, 8, 48, 48]] +
-                                [[10, 10, 30, 30]] * num_local, np.float32),
+            crop_boxes=boxes,
             crop_flips=np.array([False, True] + [False] * num_local)))
         samples.append(s)
     return inputs, samples

@@ -7,8 +7,8 @@ import torch
 
 import cmd_plugin  # noqa: F401
 from mmpretrain.registry import MODELS
-from mmpretrain.structures import DataSample
 from tiny_configs import TINY_MODELS
+from tiny_models import batch
 
 MODULES = ('backbone', 'neck', 'projector')
 B, GLOBAL, LOCAL = 2, 64, 32
@@ -28,23 +28,6 @@ def build():
 def student_module(model, name):
     return model.head.projector if name == 'projector' else getattr(
         model, name)
-
-
-def crops_and_samples(num_local=3):
-    gen = torch.Generator().manual_seed(0)
-    inputs = [torch.randn(B, 3, GLOBAL, GLOBAL, generator=gen)
-              for _ in range(2)]
-    inputs += [torch.randn(B, 3, LOCAL, LOCAL, generator=gen)
-               for _ in range(num_local)]
-    samples = []
-    for _ in range(B):
-        sample = DataSample()
-        sample.set_metainfo(dict(
-            crop_boxes=np.array([[0, 0, 80, 80], [10, 10, 90, 90]] +
-                                [[20, 20, 50, 50]] * num_local, np.float32),
-            crop_flips=np.array([False, True] + [False] * num_local)))
-        samples.append(sample)
-    return inputs, samples
 
 
 def snapshot(module):
@@ -97,7 +80,7 @@ def test_loss_runs_the_updated_teacher_on_the_global_crops_only():
     before = snapshot(model.teacher['backbone'])
     student_params = {k: v.detach().clone()
                       for k, v in model.backbone.named_parameters()}
-    inputs, samples = crops_and_samples()
+    inputs, samples = batch(B, 3, GLOBAL, LOCAL)
 
     calls = {'student': [], 'teacher': []}
     hooks = [
@@ -160,7 +143,7 @@ def test_loss_runs_the_updated_teacher_on_the_global_crops_only():
 def test_student_groups_are_the_crops_of_one_resolution(num_local):
     model = build()
     model.train()
-    inputs, samples = crops_and_samples(num_local)
+    inputs, samples = batch(B, num_local, GLOBAL, LOCAL)
     seen = {}
     head_loss = model.head.loss
 
@@ -186,7 +169,7 @@ def test_student_groups_are_the_crops_of_one_resolution(num_local):
 def test_one_student_backbone_call_per_resolution():
     """Local crops of two sizes: three student calls, one per size."""
     model = build()
-    inputs, samples = crops_and_samples(num_local=4)
+    inputs, samples = batch(B, 4, GLOBAL, LOCAL)
     inputs[4:] = [x[..., :16, :16] for x in inputs[4:]]
     for sample in samples:
         sample.set_metainfo(dict(crop_boxes=np.array(

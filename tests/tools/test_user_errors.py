@@ -70,15 +70,22 @@ def test_train_preflight_lists_every_problem(tiny_cub, tmp_path, capsys):
     assert not work_dir.exists()
 
 
-def test_linear_probe_without_its_checkpoint(tiny_cub, tmp_path, capsys):
-    work_dir = tmp_path / 'work'
-    err = fails_with(capsys, 'train', [
+def linear_probe_args(work_dir, data_root, checkpoint) -> list:
+    """``tools/train.py`` arguments of the ViT-S CUB linear probe."""
+    return [
         CONFIGS / 'benchmarks' / 'linear_vit-s_cub.py', '--work-dir',
         work_dir, '--cfg-options',
-        f'train_dataloader.dataset.data_root={tiny_cub}',
-        f'val_dataloader.dataset.data_root={tiny_cub}',
-        f'model.init_cfg.checkpoint={tmp_path / "pretrain.pth"}'
-    ])
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}',
+        f'model.init_cfg.checkpoint={checkpoint}'
+    ]
+
+
+def test_linear_probe_without_its_checkpoint(tiny_cub, tmp_path, capsys):
+    work_dir = tmp_path / 'work'
+    err = fails_with(capsys, 'train',
+                     linear_probe_args(work_dir, tiny_cub,
+                                       tmp_path / 'pretrain.pth'))
     assert err == (
         'train.py: error: model.init_cfg.checkpoint: checkpoint file '
         f"'{tmp_path / 'pretrain.pth'}' does not exist. Set it with "
@@ -154,13 +161,8 @@ def test_linear_probe_head_must_fit_the_classes(tiny_cub, tmp_path, capsys):
     pretrain = tmp_path / 'pretrain.pth'
     pretrain.write_bytes(b'')  # exists; the preflight never reads it
     work_dir = tmp_path / 'work'
-    err = fails_with(capsys, 'train', [
-        CONFIGS / 'benchmarks' / 'linear_vit-s_cub.py', '--work-dir',
-        work_dir, '--cfg-options',
-        f'train_dataloader.dataset.data_root={tiny_cub}',
-        f'val_dataloader.dataset.data_root={tiny_cub}',
-        f'model.init_cfg.checkpoint={pretrain}'
-    ])
+    err = fails_with(capsys, 'train',
+                     linear_probe_args(work_dir, tiny_cub, pretrain))
     # the config's 200 CUB classes, on a 3-class folder in the CUB layout
     assert err == (
         'train.py: error: model.head.num_classes=200, but '
