@@ -51,7 +51,12 @@ def test_study_cub_layout_runs_and_resumes(tmp_path, capsys):
         assert run['protocol'] == 'test'
         assert set(run['metrics']) == {'linear_top1', 'knn_top1', 'rank1',
                                        'mAP'}
-        assert all(0 <= v <= 100 for v in run['metrics'].values())
+        # the percentages are the per-image hits of the 12 test images
+        for key in ('linear_top1', 'rank1'):
+            hits = run['per_image'][key]
+            assert len(hits) == 12
+            assert run['metrics'][key] == pytest.approx(
+                100 * hits.count('1') / 12)
         assert 'TIMMBackbone' in run['config']
     assert runs['start']['seed'] is None and runs['dino']['seed'] == 0
     # the tiny DINO run really trained: its student moved away from the
