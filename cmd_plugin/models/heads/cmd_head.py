@@ -9,11 +9,11 @@ from mmpretrain.registry import MODELS
 from ...structures import CropEncoding
 from ...utils.validation import (check_bool, check_choice, check_int,
                                  check_number)
-from ..losses import (feature_matching, geometric_matching,
-                      image_distillation_loss, inter_level_loss,
-                      mil_pool_log_probs, mil_pool_probs,
+from ..losses import (cross_view_mask, cross_view_pairs, feature_matching,
+                      geometric_matching, image_distillation_loss,
+                      inter_level_loss, mil_pool_log_probs, mil_pool_probs,
                       region_distillation_terms, region_match_weights,
-                      student_log_probs, teacher_probs, cross_view_mask)
+                      student_log_probs, teacher_probs)
 from ..utils.training_diagnostics import (effective_regions, entropy,
                                           entropy_of_log, matched_entropy,
                                           prototype_usage)
@@ -198,7 +198,7 @@ class CMDHead(BaseModule):
         if self.reg_weight > 0:
             mil = teacher.weights if self.weighting == 'mil' else None
             t_entropy = entropy(t_regions) if diagnostics else None
-            terms, entropies, offset = [], [], 0
+            terms, entropies, per_pairs, offset = [], [], [], 0
             for group, s_reg in zip(student, s_regions):
                 index, valid = self._match(teacher, group, offset, boxes,
                                            flips)
@@ -209,13 +209,19 @@ class CMDHead(BaseModule):
                                        offset, per_pair.device)
                 keep = keep.unsqueeze(-1) & (weight.sum(-1) > 0)
                 terms.append(per_pair[keep])
+                per_pairs.append(per_pair)
                 if diagnostics:
                     entropies.append(
                         matched_entropy(t_entropy, index, weight)[keep])
                 offset += group.num_crops
-            losses['loss_reg'] = self.reg_weight * torch.cat(terms).mean()
+            reg_ce = torch.cat(terms)
+            if reg_ce.numel():
+                losses['loss_reg'] = self.reg_weight * reg_ce.mean()
+            else:  # no student region inside a teacher crop: no pair, no NaN
+                losses['loss_reg'] = self.reg_weight * (
+                    0 * sum(p.sum() for p in per_pairs))
             if diagnostics:
-                parts.update(reg_ce=torch.cat(terms),
+                parts.update(reg_ce=reg_ce,
                              reg_entropy=torch.cat(entropies))
         if self.inter_weight == 0 and not diagnostics:
             return losses, parts
@@ -247,14 +253,19 @@ class CMDHead(BaseModule):
         ``diag/prototype_usage``: fraction of the ``K`` prototypes that are
         the teacher's argmax for at least one global crop.
         ``diag/teacher_temp``: the current ``tau_t``.
+        ``diag/reg_pairs``: how many (teacher crop, student crop, image)
+        pairs the region term averaged over (0: nothing matched, the term
+        was a zero). A KL part with no pair to average over is 0.
         """
         t_image, s_image = parts['t_image'], parts['s_image']
         t_image_entropy = entropy(t_image)
+        # no cross-view pair (one crop in all): the terms are 0, so are the KLs
+        pairs = cross_view_pairs(t_image.shape[0], s_image.shape[0]) > 0
         diag = {
             'diag/teacher_entropy_img': t_image_entropy.mean(),
             'diag/student_entropy_img': entropy_of_log(s_image).mean(),
-            'diag/kl_img': image_distillation_loss(t_image, s_image) -
-            t_image_entropy.mean(),
+            'diag/kl_img': (image_distillation_loss(t_image, s_image) -
+                            t_image_entropy.mean()) * pairs,
             'diag/prototype_usage': prototype_usage(t_image),
             'diag/teacher_temp': t_image.new_tensor(self.teacher_temp),
         }
@@ -274,12 +285,14 @@ class CMDHead(BaseModule):
             'diag/student_entropy_bag': entropy_of_log(parts['s_bag']).mean(),
         })
         if 'reg_ce' in parts:
-            diag['diag/kl_reg'] = (parts['reg_ce'] -
-                                   parts['reg_entropy']).mean()
+            reg_ce = parts['reg_ce']
+            diag['diag/kl_reg'] = (reg_ce - parts['reg_entropy']).mean() \
+                if reg_ce.numel() else reg_ce.new_zeros(())
+            diag['diag/reg_pairs'] = reg_ce.new_tensor(float(reg_ce.numel()))
         if self.inter_weight > 0:
-            diag['diag/kl_inter'] = inter_level_loss(
+            diag['diag/kl_inter'] = (inter_level_loss(
                 t_image, parts['t_bag'], s_image, parts['s_bag']) - 0.5 * (
-                    t_image_entropy.mean() + t_bag_entropy.mean())
+                    t_image_entropy.mean() + t_bag_entropy.mean())) * pairs
         return diag
 
     @torch.no_grad()

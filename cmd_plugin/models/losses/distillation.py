@@ -44,6 +44,14 @@ def cross_view_mask(num_teacher: int, num_student: int, student_offset: int,
     return t != s
 
 
+def cross_view_pairs(num_teacher: int, num_student: int,
+                     student_offset: int = 0) -> int:
+    """How many entries of :func:`cross_view_mask` are True (no host sync)."""
+    same = max(0, min(num_teacher, student_offset + num_student) -
+               max(0, student_offset))
+    return num_teacher * num_student - same
+
+
 def pairwise_cross_entropy(teacher: torch.Tensor,
                            student_log: torch.Tensor) -> torch.Tensor:
     """Mean over images of ``H(teacher_t, student_s)`` for every pair.
@@ -69,9 +77,12 @@ def image_distillation_loss(teacher: torch.Tensor,
             student crops, the teacher's crops first.
 
     Returns:
-        Tensor: scalar.
+        Tensor: scalar; a zero that keeps the graph when there is no pair of
+        different views (one teacher crop, one student crop).
     """
     ce = pairwise_cross_entropy(teacher, student_log)
+    if cross_view_pairs(ce.shape[0], ce.shape[1]) == 0:
+        return 0 * ce.sum()  # nothing to distil, and never NaN
     mask = cross_view_mask(ce.shape[0], ce.shape[1], 0, ce.device)
     return ce[mask].mean()
 
