@@ -6,6 +6,8 @@ import pytest
 import torch
 
 from cmd_plugin.models.heads.cmd_projector import CMDProjector
+from cmd_plugin.models.losses import (image_distillation_loss,
+                                      student_log_probs, teacher_probs)
 
 C, HIDDEN, D, K = 4, 6, 3, 5
 
@@ -118,3 +120,46 @@ def test_project_many_equals_one_call_per_tensor(regions):
     assert [m.shape for m in many] == [(2, 3, 4, K), (2, 3, 1, K)]
     for x, y in zip(inputs, many):
         torch.testing.assert_close(y, projector(x, regions=regions))
+
+
+def _exact_bf16_projector():
+    """A 1-layer projector whose MLP output is exact in bf16 (small integer
+    weights and inputs), so only the prototype layer could round."""
+    torch.manual_seed(0)
+    proj = CMDProjector(16, 32, 32, 256, 1, True)
+    with torch.no_grad():
+        proj.mlp[0].weight.copy_(torch.randint(-2, 3, (32, 16)).float())
+    teacher_x = torch.randint(-3, 4, (2, 8, 16)).float()
+    student_x = torch.randint(-3, 4, (6, 8, 16)).float()
+    return proj, teacher_x, student_x
+
+
+def test_prototype_logits_fp32_under_bf16_autocast():
+    def loss(t, s):
+        return image_distillation_loss(
+            teacher_probs(t, torch.zeros(1, 256), 0.04),
+            student_log_probs(s, 0.1))
+
+    proj, teacher_x, student_x = _exact_bf16_projector()
+    ref_t, ref_s = proj(teacher_x), proj(student_x)
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        amp_t, amp_s = proj(teacher_x), proj(student_x)
+        amp_regions = proj.project_many([student_x], regions=True)[0]
+    assert amp_t.dtype == amp_s.dtype == amp_regions.dtype == torch.float32
+    # the prototype layer ran in fp32 (bf16 would round by ~4e-3)
+    assert (amp_t - ref_t).abs().max() < 1e-6
+    assert abs(loss(amp_t, amp_s).item() - loss(ref_t, ref_s).item()) < 1e-3
+    # the gradient reaches the prototypes and the MLP
+    loss(amp_t.detach(), amp_s).backward()
+    assert proj.prototypes.grad is not None
+    assert proj.mlp[0].weight.grad is not None
+
+
+def test_random_projector_bf16_loss_close_to_fp32():
+    torch.manual_seed(0)
+    proj = CMDProjector(64, 128, 32, 256, 3, True)
+    x = torch.randn(4, 8, 64)
+    with torch.autocast(device_type='cpu', dtype=torch.bfloat16):
+        amp = proj(x)
+    assert amp.dtype == torch.float32
+    assert (amp - proj(x)).abs().max() < 0.05  # only the MLP rounds

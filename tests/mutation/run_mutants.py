@@ -148,7 +148,7 @@ MUTANTS: List[Mutant] = [
     Mutant('neck-cls-plus-bag', NECK, 'image = cls + bag', 'image = cls',
            "embedding='cls+bag' returns the class token only"),
     Mutant('projector-unnormalised', PROJECTOR,
-           'z = F.normalize(mlp(x), dim=-1)', 'z = mlp(x)',
+           'z = F.normalize(h.float(), dim=-1)', 'z = h.float()',
            'the bottleneck is not L2-normalised (logits leave [-1, 1])'),
     Mutant('projector-region-mlp-ignored', PROJECTOR,
            'mlp = self.region_mlp if regions',
