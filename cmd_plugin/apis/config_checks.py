@@ -30,6 +30,7 @@ from mmengine.registry import WEIGHT_INITIALIZERS
 from mmpretrain.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
 from ..datasets.transforms import CMDMultiCrop
 from ..models.algorithms import CMD, CMDFeatureExtractor
+from ..models.algorithms.cmd import untrained_attention_problem
 from ..utils.validation import ConfigError
 
 #: Registries that hold the plugin's components.
@@ -146,6 +147,15 @@ def _check_cmd(path: str, values: dict,
             f'{path}.head.in_channels: must equal {path}.neck.in_channels '
             f'({neck["in_channels"]!r}), the width of the region tokens and '
             f'image embeddings, got {head["in_channels"]!r}.')
+    if isinstance(neck, dict) and isinstance(head, dict):
+        # an absent embedding is read from the backbone when it is built
+        # (CMD then raises the same error); here only the set keys count
+        problem = untrained_attention_problem(
+            dict({'attention': 'gated'}, **neck),
+            dict({'reg_weight': 1.0, 'inter_weight': 1.0,
+                  'weighting': 'mil'}, **head))
+        if problem:
+            problems.append(_at_path(path, CMD, ValueError(problem)))
     for crop_path, num_global in global_crops.items():
         if values.get('num_global_crops') != num_global:
             problems.append(

@@ -130,3 +130,32 @@ def test_train_tool_fails_before_the_runner(tiny_cub, tmp_path):
                     '--cfg-options', 'model.head.matching=nearest'])
     assert exit_info.value.code == 2
     assert not work_dir.exists()
+
+
+UNTRAINED = ("inter_weight: 0 with model.neck.attention='gated', "
+             "model.neck.embedding='cls' and model.head.weighting='mil'")
+
+
+def test_untrained_mil_attention_fails_at_build():
+    cfg = tiny_cmd(inter_weight=0.0)
+    with pytest.raises(ValueError, match='CMD.head.' + UNTRAINED):
+        MODELS.build(cfg)  # embedding read from the ViT: 'cls'
+    for fix in (dict(head=dict(cfg['head'], weighting='uniform')),
+                dict(neck=dict(cfg['neck'], attention='none')),
+                dict(neck=dict(cfg['neck'], embedding='bag')),
+                dict(head=dict(cfg['head'], inter_weight=0.5))):
+        MODELS.build(dict(cfg, **fix))
+
+
+def test_check_config_reports_untrained_mil_attention(tiny_cub, tmp_path):
+    config = write_tiny_config(tmp_path / 'untrained.py', 'vit', tiny_cub)
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict({'model.head.inter_weight': 0.0,
+                         'model.neck.embedding': 'cls'})
+    with pytest.raises(ConfigError) as error:
+        check_config(cfg)
+    message = str(error.value)
+    assert 'model.head.' + UNTRAINED in message
+    assert "model.head.weighting='uniform'" in message
+    cfg.merge_from_dict({'model.neck.embedding': 'bag'})
+    check_config(cfg)

@@ -30,6 +30,35 @@ def resolution_groups(crops: List[torch.Tensor],
     return [g for g in groups if g[1] > g[0]]
 
 
+def untrained_attention_problem(neck: dict, head: dict) -> Optional[str]:
+    """Why the MIL attention would never train, or None.
+
+    With ``inter_weight=0`` and a class-token image embedding no gradient
+    reaches the neck's gated attention, yet ``weighting='mil'`` weights the
+    region term by it: fixed random weights.
+
+    Args:
+        neck (dict): The neck's ``attention`` and ``embedding``.
+        head (dict): The head's ``inter_weight``, ``reg_weight`` and
+            ``weighting``.
+
+    Returns:
+        str, optional: A message in the ``CMD.key:`` form.
+    """
+    if (head.get('inter_weight') == 0 and head.get('reg_weight', 1) > 0
+            and head.get('weighting') == 'mil'
+            and neck.get('attention') == 'gated'
+            and neck.get('embedding') == 'cls'):
+        return ("CMD.head.inter_weight: 0 with model.neck.attention='gated', "
+                "model.neck.embedding='cls' and model.head.weighting='mil' "
+                'trains nothing into the MIL attention (no gradient reaches '
+                'it), so the region term is weighted by fixed random weights. '
+                "Set model.head.weighting='uniform', or "
+                "model.neck.attention='none', or model.head.inter_weight > 0 "
+                "(or model.neck.embedding='bag').")
+    return None
+
+
 @MODELS.register_module()
 class CMD(BaseSelfSupervisor):
     """Cross-level Multi-instance Distillation (arXiv 2401.08860).
@@ -92,6 +121,13 @@ class CMD(BaseSelfSupervisor):
             pretrained=pretrained,
             data_preprocessor=data_preprocessor,
             init_cfg=init_cfg)
+        problem = untrained_attention_problem(
+            {k: getattr(self.neck, k, None)
+             for k in ('attention', 'embedding')},
+            {k: getattr(self.head, k, None)
+             for k in ('inter_weight', 'reg_weight', 'weighting')})
+        if problem:
+            raise ValueError(problem)
         self.momentum = base_momentum
         self.num_global_crops = num_global_crops
         self.diagnostics = diagnostics
