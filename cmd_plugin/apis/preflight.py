@@ -442,6 +442,37 @@ def class_count_problem(cfg: dict, loader_key: str) -> Optional[str]:
     return None
 
 
+def schedule_hook_problem(cfg: dict) -> Optional[str]:
+    """A CMD pre-training whose ``custom_hooks`` lost the teacher schedule.
+
+    A config that assigns ``custom_hooks`` replaces the list of its
+    ``_base_`` schedule (``TeacherTemperatureHook``, ``TeacherMomentumHook``,
+    ``FreezePrototypesHook``, ...) instead of adding to it. Without a
+    ``TeacherMomentumHook`` the teacher would keep ``model.base_momentum``
+    for the whole run, silently. (A run may keep the temperature constant
+    on purpose, as the demo does, so only the momentum hook is required; a
+    constant momentum is ``dict(type='TeacherMomentumHook', start=m,
+    end=m)``.)
+
+    Returns:
+        str | None: The problem, naming ``custom_hooks`` and the fix.
+    """
+    model = cfg.get('model') or {}
+    if str(model.get('type', '')).split('.')[-1] != 'CMD' or \
+            not cfg.get('train_cfg'):
+        return None
+    types = [str(h.get('type', '')).split('.')[-1]
+             for h in cfg.get('custom_hooks') or [] if isinstance(h, dict)]
+    if 'TeacherMomentumHook' in types:
+        return None
+    return ('custom_hooks: no TeacherMomentumHook, so the teacher would keep '
+            'model.base_momentum for the whole run. A config that assigns '
+            'custom_hooks replaces the schedule hooks of its _base_ '
+            '(TeacherTemperatureHook, TeacherMomentumHook, '
+            'FreezePrototypesHook, ...); add to them instead: custom_hooks '
+            "= _base_.custom_hooks + [dict(type='KNNMonitorHook', ...)].")
+
+
 def preflight(cfg: dict,
               checkpoints: Optional[Dict[str, Optional[str]]] = None,
               dataloaders: Sequence[str] = DATALOADER_KEYS,
@@ -462,6 +493,8 @@ def preflight(cfg: dict,
        once.
     6. If all of that passed: ``model.head.num_classes`` against the labels
        of the first of those dataloaders (:func:`class_count_problem`).
+    7. A CMD pre-training keeps its teacher schedule
+       (:func:`schedule_hook_problem`).
 
     Args:
         cfg (dict): The full config, after ``--cfg-options``; changed in
@@ -482,6 +515,7 @@ def preflight(cfg: dict,
     """
     fix_persistent_workers(cfg)
     problems = config_problems(cfg) + unknown_key_problems(cfg)
+    problems += [p for p in [schedule_hook_problem(cfg)] if p]
     checkpoints = dict(checkpoints or {})
     load_from = cfg.get('load_from')
     if load_from and load_from not in checkpoints.values():

@@ -169,3 +169,23 @@ def test_linear_probe_head_must_fit_the_classes(tiny_cub, tmp_path, capsys):
         'train_dataloader.dataset has 3 classes (labels 0-2, in '
         f"'{tiny_cub}'). Set --cfg-options model.head.num_classes=3.\n")
     assert not work_dir.exists()
+
+
+def test_custom_hooks_that_drop_the_teacher_schedule(tiny_cub, tmp_path,
+                                                     capsys):
+    """Assigning custom_hooks replaces the base schedule's hooks."""
+    monitor = "custom_hooks = [dict(type='NonFiniteLossHook')]\n"
+    config = write_tiny_config(tmp_path / 'tiny.py', 'vit', tiny_cub,
+                               extra=monitor)
+    work_dir = tmp_path / 'work'
+    err = fails_with(capsys, 'train', [config, '--work-dir', work_dir])
+    assert 'custom_hooks: no TeacherMomentumHook' in err
+    assert 'custom_hooks = _base_.custom_hooks + [' in err
+    assert not work_dir.exists()
+    # adding to the base list keeps the schedule and passes the preflight
+    from cmd_plugin.apis.preflight import load_config, schedule_hook_problem
+    added = write_tiny_config(
+        tmp_path / 'added.py', 'vit', tiny_cub,
+        extra=monitor.replace('custom_hooks = [',
+                              'custom_hooks = _base_.custom_hooks + ['))
+    assert schedule_hook_problem(load_config(str(added))) is None

@@ -25,11 +25,14 @@ class KNNMonitorHook(Hook):
     ``feature='bag'``, embed the images of ``train_dataloader`` (the memory)
     and of ``val_dataloader`` (classified by DINO's weighted k-NN vote).
     ``knn/top1`` (in %) goes to the log, the message hub and the
-    visualizer's scalars. Off unless added to ``custom_hooks``::
+    visualizer's scalars. Off unless added to ``custom_hooks``, after the
+    schedule hooks of the ``_base_`` config (a plain ``custom_hooks = [...]``
+    would replace them)::
 
-        custom_hooks = [dict(type='KNNMonitorHook', interval=10,
-                             train_dataloader=knn_train_loader,
-                             val_dataloader=knn_val_loader)]
+        custom_hooks = _base_.custom_hooks + [
+            dict(type='KNNMonitorHook', interval=10,
+                 train_dataloader=knn_train_loader,
+                 val_dataloader=knn_val_loader)]
 
     Each dataloader gives single labelled images (e.g. ``CUB`` with
     ``Resize``, ``CenterCrop``, ``PackInputs``) that the model's data
