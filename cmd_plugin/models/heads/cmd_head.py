@@ -182,9 +182,10 @@ class CMDHead(BaseModule):
         ])
         losses = {}
         parts = dict(t_image=t_image, s_image=s_image)
+        if self.img_weight > 0 or diagnostics:
+            parts['img_ce'] = image_distillation_loss(t_image, s_image)
         if self.img_weight > 0:
-            losses['loss_img'] = self.img_weight * image_distillation_loss(
-                t_image, s_image)
+            losses['loss_img'] = self.img_weight * parts['img_ce']
         if not self.uses_regions:
             return losses, parts
 
@@ -195,9 +196,10 @@ class CMDHead(BaseModule):
             for g in student
         ]
         parts.update(t_regions=t_regions, s_regions=s_regions)
+        if diagnostics:
+            parts['t_region_entropy'] = entropy(t_regions)  # (T, B, M)
         if self.reg_weight > 0:
             mil = teacher.weights if self.weighting == 'mil' else None
-            t_entropy = entropy(t_regions) if diagnostics else None
             terms, entropies, per_pairs, offset = [], [], [], 0
             for group, s_reg in zip(student, s_regions):
                 index, valid = self._match(teacher, group, offset, boxes,
@@ -212,7 +214,8 @@ class CMDHead(BaseModule):
                 per_pairs.append(per_pair)
                 if diagnostics:
                     entropies.append(
-                        matched_entropy(t_entropy, index, weight)[keep])
+                        matched_entropy(parts['t_region_entropy'], index,
+                                        weight)[keep])
                 offset += group.num_crops
             reg_ce = torch.cat(terms)
             if reg_ce.numel():
@@ -232,8 +235,9 @@ class CMDHead(BaseModule):
         ])
         parts.update(t_bag=t_bag, s_bag=s_bag)
         if self.inter_weight > 0:
-            losses['loss_inter'] = self.inter_weight * inter_level_loss(
-                t_image, t_bag, s_image, s_bag)
+            parts['inter_ce'] = inter_level_loss(t_image, t_bag, s_image,
+                                                 s_bag)
+            losses['loss_inter'] = self.inter_weight * parts['inter_ce']
         return losses, parts
 
     @torch.no_grad()
@@ -264,8 +268,7 @@ class CMDHead(BaseModule):
         diag = {
             'diag/teacher_entropy_img': t_image_entropy.mean(),
             'diag/student_entropy_img': entropy_of_log(s_image).mean(),
-            'diag/kl_img': (image_distillation_loss(t_image, s_image) -
-                            t_image_entropy.mean()) * pairs,
+            'diag/kl_img': (parts['img_ce'] - t_image_entropy.mean()) * pairs,
             'diag/prototype_usage': prototype_usage(t_image),
             'diag/teacher_temp': t_image.new_tensor(self.teacher_temp),
         }
@@ -277,7 +280,7 @@ class CMDHead(BaseModule):
             return diag
         t_bag_entropy = entropy(parts['t_bag'])
         diag.update({
-            'diag/teacher_entropy_reg': entropy(parts['t_regions']).mean(),
+            'diag/teacher_entropy_reg': parts['t_region_entropy'].mean(),
             'diag/student_entropy_reg': torch.cat([
                 entropy_of_log(s).flatten() for s in parts['s_regions']
             ]).mean(),
@@ -290,9 +293,8 @@ class CMDHead(BaseModule):
                 if reg_ce.numel() else reg_ce.new_zeros(())
             diag['diag/reg_pairs'] = reg_ce.new_tensor(float(reg_ce.numel()))
         if self.inter_weight > 0:
-            diag['diag/kl_inter'] = (inter_level_loss(
-                t_image, parts['t_bag'], s_image, parts['s_bag']) - 0.5 * (
-                    t_image_entropy.mean() + t_bag_entropy.mean())) * pairs
+            diag['diag/kl_inter'] = (parts['inter_ce'] - 0.5 * (
+                t_image_entropy.mean() + t_bag_entropy.mean())) * pairs
         return diag
 
     @torch.no_grad()
