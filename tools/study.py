@@ -1,7 +1,8 @@
 """Quality study: continued self-supervised pre-training, variant by variant.
 
     python tools/study.py --data DIR --out DIR
-        [--variants start dino esvit cmd-uniform cmd] [--seeds 0 1 2]
+        [--variants start dino esvit cmd cmd-uniform cmd-geometric
+                    cmd-no-reg cmd-no-inter] [--seeds 0 1 2]
         [--epochs E] [--init imagenet-lite0|scratch]
         [--arch effnet-lite0|vit-s|tiny-effnet] [--image-size N]
         [--batch-size B] [--num-workers W] [--device cpu|cuda]
@@ -83,7 +84,8 @@ from cmd_plugin.utils.checkpoint_conversion import (
 from mmpretrain.registry import MODELS
 
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
-VARIANTS = ('start', 'dino', 'esvit', 'cmd-uniform', 'cmd')
+VARIANTS = ('start', 'dino', 'esvit', 'cmd', 'cmd-uniform', 'cmd-geometric',
+            'cmd-no-reg', 'cmd-no-inter')
 INITS = ('imagenet-lite0', 'scratch')
 CUB_FILES = ('images.txt', 'image_class_labels.txt', 'train_test_split.txt')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp', '.webp')
