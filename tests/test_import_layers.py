@@ -13,7 +13,7 @@ imports all of them).
 The floors, lowest first (docs/design.md, Layout): ``utils`` and
 ``structures``; the components (``models``, ``datasets``, ``engine``, ``evaluation``,
 ``visualization``); ``apis`` (config checks and the preflight, which import
-the components they check); the package itself.
+the components they check) and ``study``; the package itself.
 """
 import ast
 from pathlib import Path

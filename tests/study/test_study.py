@@ -1,5 +1,8 @@
-"""tools/study.py end to end on tiny generated data with a tiny backbone."""
+"""The quality study (cmd_plugin.study, tools/study.py) end to end on tiny
+generated data with a tiny backbone."""
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -7,11 +10,11 @@ import pytest
 import torch
 from PIL import Image
 
+from cmd_plugin.study import (Recipe, Sample, StudySetting,
+                              carve_validation)
 from cmd_plugin.utils import load_checkpoint_safely
 from conftest import write_cub_layout
-from tool_scripts import load_tool
-
-study = load_tool('study')
+from tool_scripts import TOOLS
 
 
 def write_image_folder(root: Path, num_classes: int = 3, per_split: int = 4,
@@ -30,20 +33,19 @@ def write_image_folder(root: Path, num_classes: int = 3, per_split: int = 4,
     return root
 
 
-def study_args(data: Path, out: Path, *extra: str) -> list:
-    return [
-        '--data', str(data), '--out', str(out), '--results',
-        str(out / 'results'), '--arch', 'tiny-effnet',
-        '--init', 'scratch', '--epochs', '1', '--image-size', '32',
-        '--batch-size', '4', '--num-workers', '0', '--seeds', '0', *extra
-    ]
+def tiny_setting(data: Path, out: Path, final: bool = False
+                 ) -> StudySetting:
+    """A 1-epoch setting of timm's test EfficientNet from scratch."""
+    recipe = Recipe(arch='tiny-effnet', init='scratch', epochs=1,
+                    image_size=32, batch_size=4, num_workers=0)
+    return StudySetting(data, out, out / 'results', recipe, final=final)
 
 
 def test_study_cub_layout_runs_and_resumes(tmp_path, capsys):
     data = write_cub_layout(tmp_path, num_classes=3, per_class=8, size=40)
     out = tmp_path / 'out'
-    study.main(study_args(data, out, '--variants', 'start', 'dino',
-                          '--final'))
+    tiny_setting(data, out, final=True).run_all(['start', 'dino'], [0],
+                                                'tiny cub')
     results = json.loads((out / 'results/results.json').read_text())
     runs = {run['variant']: run for run in results['runs']}
     assert sorted(runs) == ['dino', 'start']
@@ -75,8 +77,8 @@ def test_study_cub_layout_runs_and_resumes(tmp_path, capsys):
     assert 'official test split' in table
 
     capsys.readouterr()
-    study.main(study_args(data, out, '--variants', 'start', 'dino',
-                          '--final'))
+    tiny_setting(data, out, final=True).run_all(['start', 'dino'], [0],
+                                                'tiny cub')
     printed = capsys.readouterr().out
     assert printed.count('finished earlier, skipped') == 2
     assert json.loads((out / 'results/results.json').read_text()) == results
@@ -85,8 +87,8 @@ def test_study_cub_layout_runs_and_resumes(tmp_path, capsys):
 def test_study_image_folder_validation_split(tmp_path):
     data = write_image_folder(tmp_path / 'folder')
     out = tmp_path / 'out'
-    study.main(study_args(data, out, '--variants', 'start', 'dino', 'cmd',
-                          '--data-name', 'tiny folder'))
+    tiny_setting(data, out).run_all(['start', 'dino', 'cmd'], [0],
+                                    'tiny folder')
     runs = json.loads((out / 'results/results.json').read_text())['runs']
     assert {r['variant'] for r in runs} == {'start', 'dino', 'cmd'}
     for run in runs:
@@ -108,36 +110,40 @@ def test_study_image_folder_validation_split(tmp_path):
 
 
 def test_carve_validation_is_per_class_and_fixed():
-    samples = [study.Sample(f'{c}/{i}.jpg', c, 'train')
+    samples = [Sample(f'{c}/{i}.jpg', c, 'train')
                for c in range(3) for i in range(10)]
-    samples.append(study.Sample('t.jpg', 0, 'test'))
-    split = study.carve_validation(samples, 0.2)
-    assert split == study.carve_validation(samples, 0.2)
+    samples.append(Sample('t.jpg', 0, 'test'))
+    split = carve_validation(samples, 0.2)
+    assert split == carve_validation(samples, 0.2)
     for c in range(3):
         assert sum(s.split == 'val' and s.label == c for s in split) == 2
     assert split[-1].split == 'test'
 
 
-def test_bad_data_folder_is_named(tmp_path):
-    with pytest.raises(SystemExit, match='neither the CUB-200-2011 layout'):
-        study.main(['--data', str(tmp_path), '--out', str(tmp_path / 'o'),
-                    '--init', 'scratch', '--arch', 'tiny-effnet'])
+def test_bad_data_folder_is_a_user_error(tmp_path):
+    done = subprocess.run(
+        [sys.executable, str(TOOLS / 'study.py'), '--data', str(tmp_path),
+         '--out', str(tmp_path / 'o'), '--init', 'scratch', '--arch',
+         'tiny-effnet'], capture_output=True, text=True)
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[-1].startswith(
+        f'study.py: error: --data {tmp_path} is neither the CUB-200-2011 '
+        'layout')
+    assert 'Traceback' not in done.stderr
 
 
 def test_recipe_factors_reach_the_config_and_the_setting_name(tmp_path):
     data = write_cub_layout(tmp_path, num_classes=2, per_class=8, size=40)
-    args = study.parse_args([
-        '--data', str(data), '--out', str(tmp_path / 'out'), '--epochs', '10',
-        '--backbone-lr-mult', '0.3', '--frozen-blocks', '4',
-        '--teacher-temp', '0.04', '--num-prototypes', '1024',
-        '--output-stride', '16', '--batch-size', '4'
-    ])
-    name = study.setting_name(args)
-    assert name == ('effnet-lite0_imagenet-lite0_96px_b4_10e_lr0.3_frozen4_'
-                    'tt0.04_k1024_os16')
-    run = study.Study(args)
-    run.pretrained_weights = lambda: tmp_path / 'weights.pth'
-    cfg = run.config('cmd', 0, tmp_path / 'work')
+    recipe = Recipe(epochs=10, backbone_lr_mult=0.3, frozen_blocks=4,
+                    teacher_temp=0.04, num_prototypes=1024, output_stride=16,
+                    batch_size=4)
+    assert recipe.setting_name == (
+        'effnet-lite0_imagenet-lite0_96px_b4_10e_lr0.3_frozen4_tt0.04_k1024_'
+        'os16')
+    setting = StudySetting(data, tmp_path / 'out', tmp_path / 'results',
+                           recipe)
+    setting.pretrained_weights = lambda: tmp_path / 'weights.pth'
+    cfg = setting.config('cmd', 0, tmp_path / 'work')
     assert cfg.model.head.num_prototypes == 1024
     assert cfg.model.backbone.output_stride == 16
     assert cfg.optim_wrapper.paramwise_cfg.custom_keys.backbone.lr_mult == 0.3
@@ -148,6 +154,16 @@ def test_recipe_factors_reach_the_config_and_the_setting_name(tmp_path):
         'timm_model.conv_stem', 'timm_model.bn1', 'timm_model.blocks.0',
         'timm_model.blocks.1', 'timm_model.blocks.2', 'timm_model.blocks.3'
     ]
-    default = study.parse_args(['--data', str(data), '--out', 'o'])
-    assert study.setting_name(default) == \
-        'effnet-lite0_imagenet-lite0_96px_b16_1e'
+    assert Recipe().setting_name == 'effnet-lite0_imagenet-lite0_96px_b16_1e'
+
+
+@pytest.mark.parametrize('variant', ['cmd-geometric', 'cmd-no-reg',
+                                     'cmd-no-inter'])
+def test_ablation_variants_change_one_term(tmp_path, variant):
+    data = write_cub_layout(tmp_path, num_classes=2, per_class=8, size=40)
+    setting = tiny_setting(data, tmp_path / 'out')
+    base = setting.config('cmd', 0, tmp_path / 'w').model.head
+    head = setting.config(variant, 0, tmp_path / 'w').model.head
+    changed = {k for k in set(base) | set(head) if base.get(k) != head.get(k)}
+    assert changed == {{'cmd-geometric': 'matching', 'cmd-no-reg':
+                        'reg_weight', 'cmd-no-inter': 'inter_weight'}[variant]}
