@@ -27,6 +27,7 @@ from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.registry import WEIGHT_INITIALIZERS
 
+from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from mmpretrain.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
 from ..datasets.transforms import CMDMultiCrop
 from ..models.algorithms import CMD, CMDFeatureExtractor
@@ -118,10 +119,12 @@ def _bind(path: str, cls: type, kwargs: dict) -> Tuple[List[str], dict]:
 def _builds_alone(cls: type) -> bool:
     """Whether checking ``cls`` may build it: light and without side effects.
 
-    Algorithms build whole backbones and datasets read or generate data;
-    their constructors check their own values when the runner builds them.
+    Algorithms and backbones build whole networks (mmpretrain's Swin reads
+    values while it builds, which the meta device cannot give) and datasets
+    read or generate data; their constructors check their own values when
+    the runner builds them.
     """
-    return not (issubclass(cls, BaseModel) or cls in
+    return not (issubclass(cls, (BaseModel, BaseBackbone)) or cls in
                 DATASETS.module_dict.values())
 
 

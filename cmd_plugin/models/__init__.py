@@ -1,1 +1,1 @@
-from . import algorithms, heads, necks, utils  # noqa: F401
+from . import algorithms, backbones, heads, necks, utils  # noqa: F401

@@ -4,10 +4,9 @@
 model = dict(
     type='ImageClassifier',
     backbone=dict(
-        type='SwinTransformer',
+        type='MultiCropSwinTransformer',
         arch='tiny',
         img_size=224,
-        pad_small_map=True,
         # Patch embedding, all 4 stages and the output norm: requires_grad
         # off and eval mode (Swin re-applies it in train()).
         frozen_stages=3,
