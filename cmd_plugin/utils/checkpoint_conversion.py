@@ -13,6 +13,10 @@ renames them for the mmpretrain backbones our configs build:
 ``torchvision``             ``ResNet(depth=50)``
 ``efficientnet-pytorch``    ``TIMMBackbone(model_name='efficientnet_lite0'
                             or 'tf_efficientnet_lite0', features_only=False)``
+``esvit``                   ``MultiCropSwinTransformer`` with EsViT's window
+                            (7 or 14) and LayerNorm eps (1e-6); Swin-T for
+                            the released checkpoints, other sizes read
+                            from the file (:func:`esvit_backbone_cfg`)
 ==========================  ===============================================
 
 **Key prefix convention.** A converted file is
@@ -44,7 +48,8 @@ from torch import nn
 from .checkpoint_safety import load_checkpoint_safely, load_trusted_checkpoint
 from .validation import check_choice
 
-SOURCE_FORMATS = ('dino', 'timm', 'torchvision', 'efficientnet-pytorch')
+SOURCE_FORMATS = ('dino', 'timm', 'torchvision', 'efficientnet-pytorch',
+                  'esvit')
 EFFICIENTNET_LITE0_MODELS = ('efficientnet_lite0', 'tf_efficientnet_lite0')
 
 StateDict = dict[str, torch.Tensor]
@@ -73,6 +78,36 @@ _EFFNET_PT_KEY = re.compile(
     r'^(_conv_stem|_bn0|_conv_head|_bn1|_fc|_blocks\.\d+\.'
     r'(_expand_conv|_bn0|_depthwise_conv|_bn1|_se_reduce|_se_expand'
     r'|_project_conv|_bn2))\.[a-z_]+$')
+
+# EsViT's Swin (models/swin_transformer.py of microsoft/esvit, the
+# original Swin's module names) -> mmpretrain's SwinTransformer. Each rule
+# maps a source key (regex) to a target key; ``None`` drops it.
+_ESVIT_SWIN_RULES: tuple[tuple[str, str | None], ...] = (
+    (r'^patch_embed\.proj\.(weight|bias)$', r'patch_embed.projection.\1'),
+    (r'^patch_embed\.norm\.(weight|bias)$', r'patch_embed.norm.\1'),
+    (r'^layers\.(\d+)\.blocks\.(\d+)\.(norm1|norm2)\.(weight|bias)$',
+     r'stages.\1.blocks.\2.\3.\4'),
+    (r'^layers\.(\d+)\.blocks\.(\d+)\.attn\.(qkv|proj)\.(weight|bias)$',
+     r'stages.\1.blocks.\2.attn.w_msa.\3.\4'),
+    (r'^layers\.(\d+)\.blocks\.(\d+)\.attn\.relative_position_'
+     r'(bias_table|index)$',
+     r'stages.\1.blocks.\2.attn.w_msa.relative_position_\3'),
+    (r'^layers\.(\d+)\.blocks\.(\d+)\.mlp\.fc1\.(weight|bias)$',
+     r'stages.\1.blocks.\2.ffn.layers.0.0.\3'),
+    (r'^layers\.(\d+)\.blocks\.(\d+)\.mlp\.fc2\.(weight|bias)$',
+     r'stages.\1.blocks.\2.ffn.layers.1.\3'),
+    (r'^layers\.(\d+)\.downsample\.(reduction\.weight|norm\.weight|'
+     r'norm\.bias)$', r'stages.\1.downsample.\2'),
+    # the final norm is ``norm{last stage}`` (renumbered below)
+    (r'^norm\.(weight|bias)$', r'norm.\1'),
+    # the original Swin's shift masks (EsViT computes them on the fly)
+    (r'^layers\.\d+\.blocks\.\d+\.attn_mask$', None),
+    # EsViT's DINO heads: image level and dense (region) level
+    (r'^(head|head_dense)\.', None),
+)
+
+#: LayerNorm eps of EsViT's Swin (``partial(nn.LayerNorm, eps=1e-6)``).
+ESVIT_LN_EPS = 1e-6
 
 _NUM_SHOWN = 5
 
@@ -154,6 +189,14 @@ def load_source_state_dict(path: str | Path,
             or ``checkpoint_key`` is not in the loaded mapping.
         TypeError: The result is not a mapping of tensors.
     """
+    obj = load_source_object(path, trust_checkpoint)
+    return select_state_dict(obj, checkpoint_key, path=path)[0]
+
+
+def load_source_object(path: str | Path,
+                       trust_checkpoint: bool = False) -> Any:
+    """What a checkpoint file holds, loaded as :func:`load_source_state_dict`
+    loads it (same arguments and errors), before any entry is selected."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f'Checkpoint file not found: {path}')
@@ -164,26 +207,52 @@ def load_source_state_dict(path: str | Path,
             raise ModuleNotFoundError(
                 f'Loading {path} needs the `safetensors` package (timm '
                 'installs it).') from err
-        obj = load_file(str(path), device='cpu')
-    else:
-        try:
-            obj = load_checkpoint_safely(path)
-        except Exception as err:
-            if not trust_checkpoint:
-                raise ValueError(
-                    f'{path} cannot be loaded with weights_only=True ({err}). '
-                    'If it is a legacy checkpoint from a source you trust, '
-                    'pass trust_checkpoint=True (CLI: --trust-checkpoint); '
-                    'that unpickles arbitrary objects and can run code '
-                    'from the file.') from err
-            obj = load_trusted_checkpoint(path)
+        return load_file(str(path), device='cpu')
+    try:
+        return load_checkpoint_safely(path)
+    except Exception as err:
+        if not trust_checkpoint:
+            raise ValueError(
+                f'{path} cannot be loaded with weights_only=True ({err}). '
+                'If it is a legacy checkpoint from a source you trust, '
+                'pass trust_checkpoint=True (CLI: --trust-checkpoint); '
+                'that unpickles arbitrary objects and can run code '
+                'from the file.') from err
+        return load_trusted_checkpoint(path)
+
+
+def select_state_dict(obj: Any, checkpoint_key: str | None = None,
+                      default_key: str | None = None,
+                      path: str | Path = 'the checkpoint'
+                      ) -> tuple[StateDict, str | None]:
+    """The state dict inside a loaded checkpoint.
+
+    Args:
+        obj: What the file held (:func:`load_source_object`).
+        checkpoint_key (str, optional): The entry to take; an error if
+            missing. Defaults to None.
+        default_key (str, optional): Without ``checkpoint_key``, the entry
+            to take when ``obj`` has it (e.g. ``'teacher'`` of a full EsViT
+            checkpoint); otherwise ``obj`` itself. Defaults to None.
+        path (str | Path): The file, for messages.
+
+    Returns:
+        tuple: The state dict and the entry it came from (None: ``obj``).
+
+    Raises:
+        ValueError: ``checkpoint_key`` is not in ``obj``.
+        TypeError: The result is not a mapping of tensors.
+    """
+    if checkpoint_key is None and default_key is not None and \
+            isinstance(obj, Mapping) and default_key in obj:
+        checkpoint_key = default_key
     if checkpoint_key is not None:
         if not isinstance(obj, Mapping) or checkpoint_key not in obj:
             valid = list(obj) if isinstance(obj, Mapping) else []
             raise ValueError(f'checkpoint_key {checkpoint_key!r} is not in '
                              f'{path}. Valid keys are {_first(valid)}.')
         obj = obj[checkpoint_key]
-    return as_state_dict(obj)
+    return as_state_dict(obj), checkpoint_key
 
 
 def strip_key_prefix(state_dict: StateDict, prefix: str) -> StateDict:
@@ -241,6 +310,166 @@ def convert_vit(state_dict: StateDict) -> StateDict:
         raise ValueError('Unrecognised DINO/timm ViT keys: '
                          f'{_first(unknown)}.')
     return converted
+
+
+def strip_esvit_prefixes(state_dict: StateDict) -> StateDict:
+    """Remove EsViT's wrapper prefixes: DDP's ``module.``, ``backbone.``.
+
+    EsViT's Swin teacher is saved without a wrapper (``patch_embed.*``,
+    ``layers.*``, ``norm.*``, ``head.*``, ``head_dense.*``); its student is
+    DDP-wrapped (``module.``) and its ResNet models sit in a
+    ``MultiCropWrapper`` (``backbone.``). Either prefix, when every key
+    has it, is removed, ``module.`` first.
+
+    Args:
+        state_dict (dict[str, Tensor]): An EsViT state dict.
+
+    Returns:
+        dict[str, Tensor]: The same tensors under the model's own names.
+    """
+    for prefix in ('module.', 'backbone.'):
+        if state_dict and all(k.startswith(prefix) for k in state_dict):
+            state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
+    return state_dict
+
+
+def unfold_merge_order(tensor: torch.Tensor) -> torch.Tensor:
+    """Reorder a patch-merging tensor from Swin's to mmcv's channel order.
+
+    The original Swin (and EsViT) merge a 2x2 neighbourhood by
+    concatenating its four ``C``-channel pixels in the order (row 0, col 0),
+    (row 1, col 0), (row 0, col 1), (row 1, col 1): channel ``q * C + c``.
+    mmcv's ``PatchMerging`` (mmpretrain's) uses ``nn.Unfold``, whose channel
+    ``c * 4 + 2 * row + col`` interleaves them. The last dimension of the
+    merge's ``norm`` weight and bias and of its ``reduction`` weight is
+    reordered accordingly.
+
+    Args:
+        tensor (Tensor): ``(..., 4 * C)``.
+
+    Returns:
+        Tensor: ``(..., 4 * C)`` in ``nn.Unfold``'s order.
+    """
+    *lead, width = tensor.shape
+    pixels = tensor.reshape(*lead, 4, width // 4)
+    # unfold position 2 * row + col -> Swin's slot q
+    pixels = pixels[..., [0, 2, 1, 3], :]
+    return pixels.transpose(-1, -2).reshape(*lead, width)
+
+
+def convert_esvit_swin(state_dict: StateDict,
+                       reference: Mapping[str, torch.Tensor]) -> StateDict:
+    """Rename EsViT Swin keys to mmpretrain ``SwinTransformer`` keys.
+
+    Prefixes are stripped (:func:`strip_esvit_prefixes`); ``layers.N`` ->
+    ``stages.N`` (``attn.*`` -> ``attn.w_msa.*``, ``mlp.fc1`` ->
+    ``ffn.layers.0.0``, ``mlp.fc2`` -> ``ffn.layers.1``), the final ``norm``
+    -> ``norm{last stage}``, the patch-merging tensors reordered
+    (:func:`unfold_merge_order`); EsViT's heads (``head.*``,
+    ``head_dense.*``) are dropped. Relative position tables keep their
+    shape, so the target must have the same window sizes (for window 14 at
+    224 px: 27x27 rows in stages 0-2, 13x13 in the last). The relative
+    position indices are the target's own (they depend on the window size
+    only); a source index that differs from the target's means other
+    windows and is an error.
+
+    Args:
+        state_dict (dict[str, Tensor]): EsViT Swin state dict (e.g. the
+            ``teacher`` entry of an EsViT checkpoint).
+        reference (Mapping[str, Tensor]): The target's state dict.
+
+    Returns:
+        dict[str, Tensor]: Renamed state dict, in source order.
+
+    Raises:
+        ValueError: Unrecognised keys, or relative position indices that
+            differ from the target's; the message names them.
+    """
+    state_dict = strip_esvit_prefixes(state_dict)
+    stages = {int(m.group(1)) for k in reference
+              for m in [re.match(r'^stages\.(\d+)\.', k)] if m}
+    last = max(stages) if stages else 0
+    converted, unknown, windows = {}, [], []
+    for key, value in state_dict.items():
+        for pattern, target in _ESVIT_SWIN_RULES:
+            if re.match(pattern, key):
+                break
+        else:
+            unknown.append(key)
+            continue
+        if target is None:
+            continue
+        new_key = re.sub(pattern, target, key)
+        if new_key.startswith('norm.'):
+            new_key = f'norm{last}.' + new_key[len('norm.'):]
+        if '.downsample.' in new_key:
+            value = unfold_merge_order(value)
+        if new_key.endswith('relative_position_index'):
+            own = reference.get(new_key)
+            if own is not None and not torch.equal(value, own):
+                windows.append(f'{key} {tuple(value.shape)} vs target '
+                               f'{tuple(own.shape)}')
+            value = own if own is not None else value
+        converted[new_key] = value
+    if unknown:
+        raise ValueError(f'Unrecognised EsViT Swin keys: {_first(unknown)}.')
+    if windows:
+        raise ValueError(
+            'The relative position indices differ from the target '
+            f'backbone\'s (another window size?): {"; ".join(windows[:3])}.')
+    return converted
+
+
+def esvit_backbone_cfg(state_dict: Mapping[str, torch.Tensor] | None = None,
+                       img_size: int = 224) -> dict:
+    """The backbone that an EsViT Swin checkpoint converts into.
+
+    Read from the file: the width (``patch_embed.proj``), the blocks per
+    stage, the heads per stage and the window (the first stage's relative
+    position table has ``(2 w - 1)^2`` rows). EsViT's released Swin-T
+    (``arch='tiny'``) checkpoints have window 7 or 14. The backbone is a
+    :class:`~cmd_plugin.models.backbones.MultiCropSwinTransformer` (window
+    sizes and shifts decided at 224 px, as EsViT's Swin; 96-px local crops
+    padded) with EsViT's LayerNorm eps of 1e-6.
+
+    Args:
+        state_dict (Mapping[str, Tensor], optional): The EsViT state dict.
+            None: Swin-T with window 7.
+        img_size (int): The size EsViT built the model for. Defaults to 224.
+
+    Returns:
+        dict: A config for ``mmpretrain.registry.MODELS.build``.
+
+    Raises:
+        ValueError: The state dict is not an EsViT Swin (no
+            ``patch_embed.proj.weight`` or first relative position table).
+    """
+    arch, window = 'tiny', 7
+    if state_dict is not None:
+        sd = strip_esvit_prefixes(dict(state_dict))
+        table = 'layers.0.blocks.0.attn.relative_position_bias_table'
+        if 'patch_embed.proj.weight' not in sd or table not in sd:
+            raise ValueError(
+                'Not an EsViT Swin state dict: patch_embed.proj.weight or '
+                f'{table} is missing; the first keys are {_first(sd)}.')
+        window = (round(sd[table].shape[0]**0.5) + 1) // 2
+        depths, heads = [], []
+        while f'layers.{len(depths)}.blocks.0.norm1.weight' in sd:
+            stage = len(depths)
+            depths.append(len({
+                m.group(1) for k in sd
+                for m in [re.match(rf'^layers\.{stage}\.blocks\.(\d+)\.', k)]
+                if m}))
+            heads.append(int(sd[f'layers.{stage}.blocks.0.attn.'
+                                'relative_position_bias_table'].shape[1]))
+        arch = dict(embed_dims=int(sd['patch_embed.proj.weight'].shape[0]),
+                    depths=depths, num_heads=heads)
+        if arch == dict(embed_dims=96, depths=[2, 2, 6, 2],
+                        num_heads=[3, 6, 12, 24]):
+            arch = 'tiny'
+    return dict(type='MultiCropSwinTransformer', arch=arch,
+                img_size=img_size, window_size=window,
+                layer_norm_eps=ESVIT_LN_EPS)
 
 
 def convert_torchvision_resnet(state_dict: StateDict) -> StateDict:
@@ -381,13 +610,17 @@ def convert_state_dict(state_dict: StateDict, source_format: str,
         converted = convert_vit(state_dict)
     elif source_format == 'torchvision':
         converted = convert_torchvision_resnet(state_dict)
+    elif source_format == 'esvit':
+        converted = convert_esvit_swin(state_dict, reference)
     else:
         converted = convert_efficientnet_pytorch(state_dict, reference)
     return match_reference(converted, reference)
 
 
 def reference_backbone_cfg(source_format: str,
-                           timm_model: str = 'efficientnet_lite0') -> dict:
+                           timm_model: str = 'efficientnet_lite0',
+                           state_dict: Mapping[str, torch.Tensor] | None = None
+                           ) -> dict:
     """The mmpretrain backbone config that a ``source_format`` targets.
 
     Args:
@@ -396,11 +629,16 @@ def reference_backbone_cfg(source_format: str,
             :data:`EFFICIENTNET_LITE0_MODELS` (same keys: ``tf_`` has
             TensorFlow "same" padding and BN eps 1e-3). Defaults to
             ``'efficientnet_lite0'``.
+        state_dict (Mapping[str, Tensor], optional): For ``esvit``, the
+            source, whose size and window the target takes
+            (:func:`esvit_backbone_cfg`). Defaults to None.
 
     Returns:
         dict: A config for ``mmpretrain.registry.MODELS.build``.
     """
     check_format(source_format)
+    if source_format == 'esvit':
+        return esvit_backbone_cfg(state_dict)
     if source_format in ('dino', 'timm'):
         return dict(type='VisionTransformer', arch='deit-small',
                     patch_size=16, out_type='raw')
@@ -415,18 +653,23 @@ def reference_backbone_cfg(source_format: str,
 
 
 def build_reference(source_format: str,
-                    timm_model: str = 'efficientnet_lite0') -> nn.Module:
+                    timm_model: str = 'efficientnet_lite0',
+                    state_dict: Mapping[str, torch.Tensor] | None = None
+                    ) -> nn.Module:
     """Build the (randomly initialised) target backbone of a format.
 
     Args:
         source_format (str): One of :data:`SOURCE_FORMATS`.
         timm_model (str): See :func:`reference_backbone_cfg`.
+        state_dict (Mapping[str, Tensor], optional): See
+            :func:`reference_backbone_cfg`.
 
     Returns:
         nn.Module: The backbone; ``.state_dict()`` is the conversion target.
     """
     from mmpretrain.registry import MODELS
-    return MODELS.build(reference_backbone_cfg(source_format, timm_model))
+    return MODELS.build(
+        reference_backbone_cfg(source_format, timm_model, state_dict))
 
 
 def efficientnet_lite0_weight_path() -> Path:

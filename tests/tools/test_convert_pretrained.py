@@ -1,5 +1,6 @@
 """Tests for tools/convert_pretrained.py (run in-process through ``main``)."""
 import argparse
+import ast
 import importlib.util
 import subprocess
 import sys
@@ -8,6 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from mmengine.config import Config
+
+from cmd_plugin.utils.checkpoint_conversion import esvit_backbone_cfg
+from esvit_checkpoints import esvit_swin_state_dict
 from mmpretrain.models.backbones import ResNet
 from mmpretrain.registry import MODELS
 
@@ -131,3 +136,50 @@ def test_script_runs_as_a_file(tmp_path):
         capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert "invalid choice: 'efficientnet'" in result.stderr
+
+
+def test_esvit_full_checkpoint_takes_the_teacher(cli, tmp_path, capsys):
+    # EsViT's checkpoint: both networks (the student DDP-wrapped), the
+    # optimiser and its pickled argparse arguments
+    teacher = esvit_swin_state_dict(14)
+    student = {f'module.{k}': v + 1 for k, v in teacher.items()
+               if k.endswith('weight')}
+    src, dst = tmp_path / 'SwinT_W14_checkpoint_best.pth', tmp_path / 'w14.pth'
+    torch.save({'teacher': teacher, 'student': student, 'epoch': 300,
+                'args': argparse.Namespace(arch='swin_tiny')}, src)
+    with pytest.raises(SystemExit, match='--trust-checkpoint'):
+        cli.main([str(src), str(dst), '--format', 'esvit'])
+    with pytest.warns(UserWarning, match='UNSAFE LOAD'):
+        cli.main([str(src), str(dst), '--format', 'esvit',
+                  '--trust-checkpoint'])
+    checkpoint = torch.load(dst, weights_only=True)
+    assert checkpoint['meta']['checkpoint_key'] == 'teacher'
+    assert "'window_size': 14" in checkpoint['meta']['target']
+    # loads through init_cfg into the backbone the meta names
+    target = ast.literal_eval(checkpoint['meta']['target'])
+    backbone = MODELS.build(dict(
+        target, init_cfg=dict(type='Pretrained', checkpoint=str(dst))))
+    backbone.init_weights()
+    assert torch.equal(backbone.stages[3].blocks[1].ffn.layers[1].weight,
+                       teacher['layers.3.blocks.1.mlp.fc2.weight'])
+    assert 'Saved' in capsys.readouterr().out
+
+
+def test_esvit_init_config_fits_the_converted_swin_t_w14():
+    """The paper-protocol config builds the backbone that EsViT's released
+    Swin-T / window 14 converts into (same keys and shapes)."""
+    shapes = esvit_swin_state_dict(14, embed=96, depths=(2, 2, 6, 2),
+                                   num_heads=(3, 6, 12, 24), meta=True)
+    target = esvit_backbone_cfg(shapes)
+    assert target['arch'] == 'tiny' and target['window_size'] == 14
+    cfg = Config.fromfile(SCRIPT.parents[1] / 'configs' /
+                          'cmd_swin-t_cub_esvit-init.py')
+    backbone = dict(cfg.model.backbone)
+    assert backbone.pop('init_cfg') == dict(
+        type='Pretrained', checkpoint='work_dirs/pretrained/'
+        'esvit_swin-t_w14.pth')
+    assert backbone.pop('drop_path_rate') == 0.1
+    assert Config(dict(b=backbone)).b.to_dict() == target
+    crops = cfg.train_dataloader.dataset.pipeline[1]
+    assert (crops.global_size, crops.num_local, crops.local_size) == (224, 8,
+                                                                      96)
