@@ -20,3 +20,8 @@ custom_hooks = _base_.custom_hooks + [
          ],
          norm_eval=True),
 ]
+
+# Under DDP the frozen blocks were trainable when the wrapper was built: it
+# must look for the parameters a step leaves unused.
+model_wrapper_cfg = dict(
+    type='MMDistributedDataParallel', find_unused_parameters=True)

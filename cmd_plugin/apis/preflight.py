@@ -99,6 +99,33 @@ def fix_persistent_workers(cfg: dict) -> None:
                 logger='current', level=logging.INFO)
 
 
+def fix_pin_memory(cfg: dict, cuda: Optional[bool] = None) -> None:
+    """Switch ``pin_memory`` off on a machine without a GPU.
+
+    The GPU configs pin the batches in page-locked memory, so that the copy
+    to the GPU is fast and does not stall the host (the data preprocessor
+    copies with ``non_blocking=True``). Without a GPU there is nothing to
+    copy to and torch's ``DataLoader`` warns on every loader; the flag is
+    turned off with an info line instead.
+
+    Args:
+        cfg (dict): The full config; changed in place.
+        cuda (bool, optional): Whether a GPU is there. Defaults to None:
+            ``torch.cuda.is_available()``.
+    """
+    if cuda is None:
+        import torch
+        cuda = torch.cuda.is_available()
+    if cuda:
+        return
+    for key, loader in iter_dataloaders(cfg):
+        if loader.get('pin_memory'):
+            loader['pin_memory'] = False
+            print_log(f'{key}.pin_memory: switched off, as there is no GPU '
+                      'to copy the batches to.', logger='current',
+                      level=logging.INFO)
+
+
 def latest_checkpoint(work_dir: str, if_any: bool = False) -> Optional[str]:
     """The checkpoint ``--resume`` (without a path) continues from.
 
@@ -480,7 +507,8 @@ def preflight(cfg: dict,
     """Check everything a tool can check before it builds anything.
 
     1. ``persistent_workers`` is switched off where ``num_workers`` is 0
-       (:func:`fix_persistent_workers`; an info line, not an error).
+       (:func:`fix_persistent_workers`), ``pin_memory`` without a GPU
+       (:func:`fix_pin_memory`); an info line, not an error.
     2. The plugin's components (:func:`~.config_checks.config_problems`).
     3. Unknown keys of the loops, dataloaders and optimiser
        (:func:`unknown_key_problems`).
@@ -514,6 +542,7 @@ def preflight(cfg: dict,
             key or command-line flag.
     """
     fix_persistent_workers(cfg)
+    fix_pin_memory(cfg)
     problems = config_problems(cfg) + unknown_key_problems(cfg)
     problems += [p for p in [schedule_hook_problem(cfg)] if p]
     checkpoints = dict(checkpoints or {})

@@ -29,9 +29,14 @@ env_cfg = dict(
     dist_cfg=dict(backend='nccl'),
 )
 
-# The prototype layer is frozen (unused) during the first epoch.
+# Every trainable parameter takes part in every step (the frozen prototypes
+# of the first epoch too, with a zero gradient; FreezePrototypesHook), so
+# DDP does not search the graph for unused parameters. A config that leaves
+# parameters out of the loss sets find_unused_parameters=True (the
+# EfficientNet configs, whose FreezeBackboneHook freezes blocks after DDP
+# was built).
 model_wrapper_cfg = dict(
-    type='MMDistributedDataParallel', find_unused_parameters=True)
+    type='MMDistributedDataParallel', find_unused_parameters=False)
 
 vis_backends = [dict(type='LocalVisBackend')]
 visualizer = dict(type='UniversalVisualizer', vis_backends=vis_backends)

@@ -8,7 +8,7 @@ from mmengine.logging import MMLogger
 
 from cmd_plugin.apis.preflight import (checkpoint_problem,
                                        class_count_problem,
-                                       fix_persistent_workers,
+                                       fix_persistent_workers, fix_pin_memory,
                                        init_checkpoints, iter_dataloaders,
                                        preflight, unknown_key_problems)
 from cmd_plugin.utils.user_errors import UserError
@@ -50,6 +50,19 @@ def test_persistent_workers_switched_off_without_workers(capsys):
             'keep.') in out
     assert 'test_dataloader.persistent_workers: switched off' in out
     assert 'val_dataloader' not in out
+
+
+def test_pin_memory_switched_off_without_a_gpu(capsys):
+    fresh_logger()
+    cfg = Config.fromfile(ROOT / 'configs' / 'cmd_vit-s_cub.py')
+    assert cfg.train_dataloader.pin_memory is True  # the GPU configs pin
+    assert cfg.data_preprocessor.non_blocking is True
+    fix_pin_memory(cfg, cuda=True)
+    assert cfg.train_dataloader.pin_memory is True
+    fix_pin_memory(cfg, cuda=False)
+    assert cfg.train_dataloader.pin_memory is False
+    assert ('train_dataloader.pin_memory: switched off, as there is no GPU '
+            'to copy the batches to.') in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -45,3 +45,34 @@ def test_freeze_prototypes_first_epoch_only():
         runner = fake_runner(epoch=epoch)
         hook.before_train_epoch(runner)
         assert runner.model.head.projector.freeze_prototypes is frozen
+
+
+def test_freeze_prototypes_hook_lets_the_optimiser_skip_them():
+    import torch
+
+    from cmd_plugin.models.heads.cmd_projector import CMDProjector
+    projector = CMDProjector(8, 16, 4, 10, 2, True)
+    optimizer = torch.optim.AdamW(projector.parameters(), lr=0.1,
+                                  weight_decay=0.5)
+    runner = fake_runner(epoch=0)
+    runner.model.head.projector = projector
+    runner.optim_wrapper = SimpleNamespace(optimizer=optimizer)
+    hook = FreezePrototypesHook(epochs=1)
+    hook.before_train(runner)
+    hook.before_train(runner)  # idempotent: one pre-hook
+    assert len(optimizer._optimizer_step_pre_hooks) == 1
+
+    def step():
+        optimizer.zero_grad()
+        projector(torch.randn(3, 8)).logsumexp(-1).sum().backward()
+        before = projector.prototypes.detach().clone()
+        optimizer.step()
+        return not torch.equal(projector.prototypes, before)
+
+    hook.before_train_epoch(runner)  # epoch 0: frozen
+    assert not step() and projector.prototypes not in optimizer.state
+    runner.epoch = 1
+    hook.before_train_epoch(runner)
+    assert step() and projector.prototypes in optimizer.state
+    hook.after_train(runner)
+    assert len(optimizer._optimizer_step_pre_hooks) == 0

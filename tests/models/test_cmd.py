@@ -94,12 +94,32 @@ def test_geometric_matching_and_missing_boxes():
         model.loss(inputs, [DataSample() for _ in range(2)])
 
 
-def test_frozen_prototypes_get_no_gradient():
+def test_frozen_prototypes_get_a_zero_gradient_and_no_update():
     model = build()
-    model.head.projector.freeze_prototypes = True
-    sum(model.loss(*batch()).values()).backward()
-    assert model.head.projector.prototypes.grad is None
-    assert model.head.projector.mlp[0].weight.grad is not None
+    projector = model.head.projector
+    projector.freeze_prototypes = True
+    sum(loss_terms(model.loss(*batch())).values()).backward()
+    # in the graph (DDP sees it used), but nothing flows into it
+    assert torch.equal(projector.prototypes.grad,
+                       torch.zeros_like(projector.prototypes))
+    assert projector.mlp[0].weight.grad.abs().sum() > 0
+    # what FreezePrototypesHook runs before every optimiser step: AdamW then
+    # skips the prototypes (no weight decay, no state)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1,
+                                  weight_decay=0.5)
+    optimizer.register_step_pre_hook(
+        lambda *args: projector.drop_frozen_gradients())
+    before = projector.prototypes.detach().clone()
+    optimizer.step()
+    assert torch.equal(projector.prototypes, before)
+    assert projector.prototypes not in optimizer.state
+    # unfrozen: an ordinary parameter
+    projector.freeze_prototypes = False
+    optimizer.zero_grad()
+    sum(loss_terms(model.loss(*batch())).values()).backward()
+    assert projector.prototypes.grad.abs().sum() > 0
+    projector.drop_frozen_gradients()
+    assert projector.prototypes.grad is not None
 
 
 @pytest.mark.parametrize('head, message', [

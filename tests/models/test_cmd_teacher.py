@@ -1,6 +1,7 @@
 """The CMD teacher on a BatchNorm backbone (tiny ResNet-18): the EMA formula
-on every teacher module, buffers copied, global crops only, and one
-backbone call per crop resolution."""
+on every teacher module, buffers copied, global crops only, one backbone
+call per crop resolution, and with ``teacher_bn='batch'`` BatchNorm on the
+teacher's own batch (issue 14, item 3)."""
 import numpy as np
 import pytest
 import torch
@@ -14,10 +15,11 @@ MODULES = ('backbone', 'neck', 'projector')
 B, GLOBAL, LOCAL = 2, 64, 32
 
 
-def build():
+def build(**kwargs):
     tiny = TINY_MODELS['resnet']
     model = MODELS.build(dict(
         type='CMD',
+        **kwargs,
         backbone=dict(type='ResNet', **tiny['backbone']),
         neck=dict(type='MILNeck', embedding='bag', **tiny['neck']),
         head=dict(type='CMDHead', **tiny['head'])))
@@ -186,3 +188,109 @@ def test_one_student_backbone_call_per_resolution():
     assert shapes == [(2 * B, 3, GLOBAL, GLOBAL), (2 * B, 3, LOCAL, LOCAL),
                       (2 * B, 3, 16, 16)]
     assert torch.isfinite(losses['loss_reg'])
+
+
+def bn_calls(backbone):
+    """Record (input, output, running mean before) of every BatchNorm."""
+    calls, hooks = [], []
+    for module in backbone.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            def pre(m, args):
+                m._mean_before = m.running_mean.clone()
+
+            def post(m, args, out):
+                # clones: the ReLU after a BatchNorm works in place
+                calls.append((m, args[0].clone(), out.clone(),
+                              m._mean_before, m.training))
+            hooks += [module.register_forward_pre_hook(pre),
+                      module.register_forward_hook(post)]
+    return calls, hooks
+
+
+def test_batch_mode_teacher_normalises_its_own_global_crops():
+    model = build(teacher_bn='batch')
+    model.train()
+    teacher = model.teacher['backbone']
+    # training mode only where it changes normalisation: the teacher's
+    # BatchNorm layers; everything else of the teacher stays in eval mode
+    assert all(m.training == isinstance(m, torch.nn.BatchNorm2d)
+               for m in model.teacher.modules())
+    # student statistics far from any batch's, so that using them shows
+    with torch.no_grad():
+        for m in model.backbone.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.fill_(5.0)
+                m.running_var.fill_(9.0)
+    inputs, samples = batch(B, 3, GLOBAL, LOCAL)
+    calls, hooks = bn_calls(teacher)
+    student_calls, student_hooks = bn_calls(model.backbone)
+    try:
+        losses = model.loss(inputs, samples)
+    finally:
+        for hook in hooks + student_hooks:
+            hook.remove()
+
+    assert torch.isfinite(sum(v for k, v in losses.items()
+                              if k.startswith('loss')))
+    assert len(calls) == sum(isinstance(m, torch.nn.BatchNorm2d)
+                             for m in teacher.modules())
+    for m, x, out, mean_before, training in calls:
+        assert training and x.shape[0] == 2 * B  # the global crops only
+        # batch statistics: the output is the input normalised over its batch
+        expected = torch.nn.functional.batch_norm(
+            x, None, None, m.weight, m.bias, training=True, eps=m.eps)
+        torch.testing.assert_close(out, expected)
+        # its own running statistics moved towards its batch, from its own
+        # previous ones (not replaced by the student's at the EMA step)
+        assert torch.equal(mean_before, torch.zeros_like(mean_before))
+        torch.testing.assert_close(m.running_mean,
+                                   m.momentum * x.mean((0, 2, 3)))
+    # the student's statistics moved by its own two batches (global, then
+    # local crops) only: nothing of the teacher's leaked into them
+    per_module = {}
+    for m, x, _, _, _ in student_calls:
+        per_module.setdefault(m, []).append(x.mean((0, 2, 3)))
+    assert len(per_module) == len(calls)
+    for m, means in per_module.items():
+        assert len(means) == 2
+        expected = torch.full_like(m.running_mean, 5.0)
+        for mean in means:
+            expected = (1 - m.momentum) * expected + m.momentum * mean
+        torch.testing.assert_close(m.running_mean, expected)
+
+
+def test_running_mode_teacher_uses_the_students_statistics():
+    model = build()  # teacher_bn='running', the default
+    assert model.teacher_bn == 'running'
+    model.train()
+    assert not any(m.training for m in model.teacher.modules())
+    calls, hooks = bn_calls(model.teacher['backbone'])
+    try:
+        model.loss(*batch(B, 3, GLOBAL, LOCAL))
+    finally:
+        for hook in hooks:
+            hook.remove()
+    for m, x, out, mean_before, training in calls:
+        assert not training
+        expected = torch.nn.functional.batch_norm(
+            x, m.running_var.new_zeros(0).new_tensor(m.running_mean),
+            m.running_var, m.weight, m.bias, training=False, eps=m.eps)
+        torch.testing.assert_close(out, expected)
+        assert torch.equal(m.running_mean, mean_before)  # not updated
+
+
+def test_eval_mode_puts_the_batch_mode_teacher_in_eval():
+    model = build(teacher_bn='batch')
+    model.eval()
+    assert not any(m.training for m in model.modules())
+    with pytest.raises(ValueError, match=r"CMD.teacher_bn: unknown value "
+                       r"'sync'. Valid choices are \['running', 'batch'\]"):
+        build(teacher_bn='sync')
+
+
+def test_resnet50_config_uses_batch_statistics_and_sync_bn():
+    from mmengine.config import Config
+    from tiny_configs import CONFIGS
+    cfg = Config.fromfile(CONFIGS / 'cmd_resnet50_cub.py')
+    assert cfg.model.teacher_bn == 'batch'
+    assert cfg.sync_bn == 'torch'

@@ -74,13 +74,16 @@ def test_cross_view_pairs_counts_the_mask():
                 assert cross_view_pairs(t, s, offset) == int(mask.sum())
 
 
-def test_pairs_present_unchanged_bit_for_bit():
+def test_pairs_present_unchanged():
     torch.manual_seed(0)
     teacher = torch.rand(2, 3, 8).softmax(-1)
     student = torch.randn(5, 3, 8).log_softmax(-1)
     ce = pairwise_cross_entropy(teacher, student)
     expected = ce[cross_view_mask(2, 5, 0)].mean()
-    assert torch.equal(image_distillation_loss(teacher, student), expected)
+    # the mean of the kept pairs, now a masked sum over the pair count (no
+    # boolean indexing, so no host sync): the same up to summation order
+    torch.testing.assert_close(image_distillation_loss(teacher, student),
+                               expected, rtol=1e-6, atol=0)
     # the whole model on the usual batch: the region term is the mean over
     # the kept pairs, as before (the zero path is not taken)
     model = build(matching='geometric')

@@ -6,12 +6,14 @@ import numpy as np
 import torch
 from mmengine.dist import all_reduce, get_world_size
 from torch import nn
+from torch.nn.modules.batchnorm import _BatchNorm
 
 from mmpretrain.models import BaseSelfSupervisor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ...structures import CropEncoding
-from ...utils.validation import check_bool, check_int, check_number
+from ...utils.validation import (check_bool, check_choice, check_int,
+                                 check_number)
 from ..utils.backbone_probe import complete_region_configs
 from ..utils.training_diagnostics import module_distance
 
@@ -59,6 +61,10 @@ def untrained_attention_problem(neck: dict, head: dict) -> Optional[str]:
     return None
 
 
+#: How the teacher's BatchNorm layers normalise (``CMD.teacher_bn``).
+TEACHER_BN_MODES = ('running', 'batch')
+
+
 @MODELS.register_module()
 class CMD(BaseSelfSupervisor):
     """Cross-level Multi-instance Distillation (arXiv 2401.08860).
@@ -67,9 +73,15 @@ class CMD(BaseSelfSupervisor):
     teacher is an exponential moving average of the student's backbone,
     neck and projection, sees only the global crops and never receives
     gradients. Crops of one resolution go through the backbone together.
-    The teacher always runs in eval mode: no drop path or dropout (as DINO's
-    teacher, built without them), and BatchNorm uses the running statistics
-    it copies from the student at every EMA step.
+    The teacher runs in eval mode: no drop path or dropout (as DINO's
+    teacher, built without them). Its BatchNorm layers (``teacher_bn``)
+    either use the running statistics copied from the student at every EMA
+    step (``'running'``, the default), or, as DINO's ResNet teacher,
+    normalise the teacher's own batch of global crops (``'batch'``:
+    train-mode BatchNorm, SyncBatchNorm across processes with the config's
+    ``sync_bn='torch'``); the teacher then keeps its own running statistics
+    (an average over global crops only, which evaluating the teacher uses)
+    instead of copying the student's, which are half from local crops.
 
     Args:
         backbone (dict): Any mmpretrain backbone; a ViT needs
@@ -85,6 +97,10 @@ class CMD(BaseSelfSupervisor):
             :class:`TeacherMomentumHook` sets it. Defaults to 0.996.
         num_global_crops (int): Leading crops that the teacher sees (as many
             as ``CMDMultiCrop`` makes global crops). Defaults to 2.
+        teacher_bn (str): ``'running'`` or ``'batch'`` (see above); only
+            matters for backbones with BatchNorm. ``'batch'`` needs more
+            than one image per process (or SyncBatchNorm). Defaults to
+            ``'running'``.
         diagnostics (bool): Add the ``diag/`` training-health signals to the
             logged values (:meth:`CMDHead._diagnostics`, plus
             ``diag/teacher_student_distance``, the relative parameter
@@ -102,12 +118,14 @@ class CMD(BaseSelfSupervisor):
                  head: dict,
                  base_momentum: float = 0.996,
                  num_global_crops: int = 2,
+                 teacher_bn: str = 'running',
                  diagnostics: bool = True,
                  pretrained: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         check_number('CMD', 'base_momentum', base_momentum, 0, 1)
         check_int('CMD', 'num_global_crops', num_global_crops, 1)
+        check_choice('CMD', 'teacher_bn', teacher_bn, TEACHER_BN_MODES)
         check_bool('CMD', 'diagnostics', diagnostics)
         if isinstance(backbone, dict):
             backbone = MODELS.build(backbone)
@@ -130,6 +148,7 @@ class CMD(BaseSelfSupervisor):
             raise ValueError(problem)
         self.momentum = base_momentum
         self.num_global_crops = num_global_crops
+        self.teacher_bn = teacher_bn
         self.diagnostics = diagnostics
         self.teacher = nn.ModuleDict(
             dict(
@@ -149,14 +168,20 @@ class CMD(BaseSelfSupervisor):
             t.load_state_dict(s.state_dict())
 
     def train(self, mode: bool = True) -> 'CMD':
-        """Set the student's mode; the teacher stays in eval mode."""
+        """Set the student's mode; the teacher stays in eval mode, except its
+        BatchNorm layers with ``teacher_bn='batch'`` while training."""
         super().train(mode)
         self.teacher.eval()
+        if mode and self.teacher_bn == 'batch':
+            for module in self.teacher.modules():
+                if isinstance(module, _BatchNorm):
+                    module.train()
         return self
 
     @torch.no_grad()
     def update_teacher(self) -> None:
-        """``teacher = m * teacher + (1 - m) * student`` (buffers copied)."""
+        """``teacher = m * teacher + (1 - m) * student``; buffers copied
+        (with ``teacher_bn='batch'`` all but the BatchNorm statistics)."""
         t_params, s_params, t_bufs, s_bufs = [], [], [], []
         for t, s in zip(self.teacher.values(), self._student_modules()):
             t_params += list(t.parameters())
@@ -164,8 +189,13 @@ class CMD(BaseSelfSupervisor):
             t_bufs += list(t.buffers())
             s_bufs += list(s.buffers())
         torch._foreach_lerp_(t_params, s_params, 1.0 - self.momentum)
+        own = set()
+        if self.teacher_bn == 'batch':
+            own = {id(b) for m in self.teacher.modules()
+                   if isinstance(m, _BatchNorm) for b in m.buffers(False)}
         for tb, sb in zip(t_bufs, s_bufs):
-            tb.copy_(sb)
+            if id(tb) not in own:
+                tb.copy_(sb)
 
     def encode(self, modules: List[nn.Module],
                groups: List[List[torch.Tensor]]) -> List[CropEncoding]:
@@ -247,14 +277,18 @@ class CMD(BaseSelfSupervisor):
             self.update_teacher()
             teacher, = self.encode(list(self.teacher.values()),
                                    [global_crops])
-        boxes, flips = self.crop_geometry(data_samples, inputs[0].device)
+        # on the device only when geometric matching reads them
+        boxes, flips = self.crop_geometry(
+            data_samples, inputs[0].device) if \
+            self.head.needs_crop_geometry else (None, None)
         losses = self.head.loss(student, teacher, boxes, flips,
                                 diagnostics=self.diagnostics)
         if self.diagnostics:
             losses['diag/teacher_student_distance'] = module_distance(
                 self.teacher['backbone'], self.backbone)
-            losses['diag/teacher_momentum'] = inputs[0].new_tensor(
-                self.momentum, dtype=torch.float32)
+            # a fill on the device, not a copy from the host
+            losses['diag/teacher_momentum'] = torch.full(
+                (), self.momentum, device=inputs[0].device)
         return losses
 
     def parse_losses(

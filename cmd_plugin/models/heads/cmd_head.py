@@ -115,6 +115,12 @@ class CMDHead(BaseModule):
         """Whether region tokens need prototype logits."""
         return self.reg_weight > 0 or self.inter_weight > 0
 
+    @property
+    def needs_crop_geometry(self) -> bool:
+        """Whether :meth:`loss` reads the crop boxes and flips (geometric
+        matching of a region term); otherwise they stay on the host."""
+        return self.matching == 'geometric' and self.reg_weight > 0
+
     def _match(self, teacher: CropEncoding, student: CropEncoding,
                offset: int, boxes: Optional[torch.Tensor],
                flips: Optional[torch.Tensor]
@@ -200,32 +206,34 @@ class CMDHead(BaseModule):
             parts['t_region_entropy'] = entropy(t_regions)  # (T, B, M)
         if self.reg_weight > 0:
             mil = teacher.weights if self.weighting == 'mil' else None
-            terms, entropies, per_pairs, offset = [], [], [], 0
+            ce_sum, entropy_sum, pairs, offset = 0, 0, 0, 0
             for group, s_reg in zip(student, s_regions):
                 index, valid = self._match(teacher, group, offset, boxes,
                                            flips)
                 weight = region_match_weights(index, valid, mil)
                 per_pair = region_distillation_terms(t_regions, s_reg, index,
-                                                     weight)
+                                                     weight)  # (T, S, B)
+                # the pairs of different views in which some region matched
+                # (all of them with feature matching), as a mask: no
+                # boolean indexing, so the host never waits for the device
                 keep = cross_view_mask(teacher.num_crops, group.num_crops,
                                        offset, per_pair.device)
                 keep = keep.unsqueeze(-1) & (weight.sum(-1) > 0)
-                terms.append(per_pair[keep])
-                per_pairs.append(per_pair)
+                ce_sum = ce_sum + torch.where(keep, per_pair, 0).sum()
+                pairs = pairs + keep.sum()
                 if diagnostics:
-                    entropies.append(
-                        matched_entropy(parts['t_region_entropy'], index,
-                                        weight)[keep])
+                    entropy_sum = entropy_sum + torch.where(
+                        keep, matched_entropy(parts['t_region_entropy'],
+                                              index, weight), 0).sum()
                 offset += group.num_crops
-            reg_ce = torch.cat(terms)
-            if reg_ce.numel():
-                losses['loss_reg'] = self.reg_weight * reg_ce.mean()
-            else:  # no student region inside a teacher crop: no pair, no NaN
-                losses['loss_reg'] = self.reg_weight * (
-                    0 * sum(p.sum() for p in per_pairs))
+            # no pair (no student region inside a teacher crop): a zero that
+            # keeps the graph, never NaN
+            count = pairs.clamp_min(1).float()
+            losses['loss_reg'] = self.reg_weight * (ce_sum / count)
             if diagnostics:
-                parts.update(reg_ce=reg_ce,
-                             reg_entropy=torch.cat(entropies))
+                parts.update(reg_ce=ce_sum / count,
+                             reg_entropy=entropy_sum / count,
+                             reg_pairs=pairs.float())
         if self.inter_weight == 0 and not diagnostics:
             return losses, parts
         t_bag = mil_pool_probs(t_regions, teacher.weights)
@@ -260,6 +268,8 @@ class CMDHead(BaseModule):
         ``diag/reg_pairs``: how many (teacher crop, student crop, image)
         pairs the region term averaged over (0: nothing matched, the term
         was a zero). A KL part with no pair to average over is 0.
+        All are computed on the device without the host waiting for it (no
+        ``.item()``, no data-dependent shapes, no copies from the host).
         """
         t_image, s_image = parts['t_image'], parts['s_image']
         t_image_entropy = entropy(t_image)
@@ -270,7 +280,8 @@ class CMDHead(BaseModule):
             'diag/student_entropy_img': entropy_of_log(s_image).mean(),
             'diag/kl_img': (parts['img_ce'] - t_image_entropy.mean()) * pairs,
             'diag/prototype_usage': prototype_usage(t_image),
-            'diag/teacher_temp': t_image.new_tensor(self.teacher_temp),
+            'diag/teacher_temp': torch.full((), self.teacher_temp,
+                                            device=t_image.device),
         }
         effective = effective_regions(teacher.weights.float())
         diag['diag/mil_effective_regions'] = effective.mean()
@@ -288,10 +299,9 @@ class CMDHead(BaseModule):
             'diag/student_entropy_bag': entropy_of_log(parts['s_bag']).mean(),
         })
         if 'reg_ce' in parts:
-            reg_ce = parts['reg_ce']
-            diag['diag/kl_reg'] = (reg_ce - parts['reg_entropy']).mean() \
-                if reg_ce.numel() else reg_ce.new_zeros(())
-            diag['diag/reg_pairs'] = reg_ce.new_tensor(float(reg_ce.numel()))
+            # means over the kept pairs (0 without one)
+            diag['diag/kl_reg'] = parts['reg_ce'] - parts['reg_entropy']
+            diag['diag/reg_pairs'] = parts['reg_pairs']
         if self.inter_weight > 0:
             diag['diag/kl_inter'] = (parts['inter_ce'] - 0.5 * (
                 t_image_entropy.mean() + t_bag_entropy.mean())) * pairs

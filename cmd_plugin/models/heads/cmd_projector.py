@@ -22,6 +22,18 @@ def build_mlp(in_channels: int, hidden_channels: int, out_channels: int,
     return mlp
 
 
+class _ZeroGradient(torch.autograd.Function):
+    """The identity whose gradient is zero: the input stays in the graph."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        return torch.zeros_like(grad)
+
+
 class CMDProjector(nn.Module):
     """Maps image embeddings and region tokens to prototype logits.
 
@@ -51,8 +63,12 @@ class CMDProjector(nn.Module):
         prototypes = torch.empty(num_prototypes, bottleneck_channels)
         nn.init.trunc_normal_(prototypes, std=0.02)
         self.prototypes = nn.Parameter(prototypes)
-        # Set by FreezePrototypesHook: while True the prototypes receive no
-        # gradient (their .grad stays None, so the optimiser skips them).
+        # Set by FreezePrototypesHook: while True the prototypes take part in
+        # the forward pass but receive a zero gradient (so that DDP sees
+        # every parameter used and needs no unused-parameter search), and
+        # drop_frozen_gradients(), which the hook runs before every
+        # optimiser step, removes it (so the optimiser skips them: no
+        # update, no weight decay, no optimiser state).
         self.freeze_prototypes = False
 
     def forward(self, x: torch.Tensor, regions: bool = False) -> torch.Tensor:
@@ -75,8 +91,14 @@ class CMDProjector(nn.Module):
             z = F.normalize(h.float(), dim=-1)
             w = F.normalize(self.prototypes.float(), dim=-1)
             if self.freeze_prototypes:
-                w = w.detach()
+                w = _ZeroGradient.apply(w)
             return z @ w.t()
+
+    def drop_frozen_gradients(self) -> None:
+        """While frozen, remove the prototypes' (zero) gradient, so that an
+        optimiser step leaves them exactly as they are."""
+        if self.freeze_prototypes:
+            self.prototypes.grad = None
 
     def project_many(self, inputs: List[torch.Tensor],
                      regions: bool = False) -> List[torch.Tensor]:

@@ -81,10 +81,13 @@ def image_distillation_loss(teacher: torch.Tensor,
         different views (one teacher crop, one student crop).
     """
     ce = pairwise_cross_entropy(teacher, student_log)
-    if cross_view_pairs(ce.shape[0], ce.shape[1]) == 0:
+    pairs = cross_view_pairs(ce.shape[0], ce.shape[1])
+    if pairs == 0:
         return 0 * ce.sum()  # nothing to distil, and never NaN
+    # the mean over the masked pairs without boolean indexing, whose
+    # data-dependent size would make the host wait for the device
     mask = cross_view_mask(ce.shape[0], ce.shape[1], 0, ce.device)
-    return ce[mask].mean()
+    return torch.where(mask, ce, 0).sum() / pairs
 
 
 def mil_pool_probs(probs: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:

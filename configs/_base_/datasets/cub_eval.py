@@ -29,6 +29,7 @@ test_dataloader = dict(
     batch_size=64,
     num_workers=8,
     persistent_workers=True,
+    pin_memory=True,  # off without a GPU (preflight)
     sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(
         type='LabelledSplits',

@@ -3,11 +3,14 @@
 dataset_type = 'CUB'
 data_root = 'data/CUB_200_2011'
 
+# non_blocking: the batch (pinned, see pin_memory below) is copied to the
+# GPU without stopping the host until the copy is done.
 data_preprocessor = dict(
     type='SelfSupDataPreprocessor',
     mean=[123.675, 116.28, 103.53],
     std=[58.395, 57.12, 57.375],
-    to_rgb=True)
+    to_rgb=True,
+    non_blocking=True)
 
 train_pipeline = [
     # Converts odd-but-valid files (grayscale, CMYK, 16-bit, palette, tiny)
@@ -23,6 +26,9 @@ train_dataloader = dict(
     batch_size=64,
     num_workers=8,
     persistent_workers=True,
+    # page-locked batches for fast, asynchronous copies to the GPU (switched
+    # off with an info line on a machine without one)
+    pin_memory=True,
     drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='default_collate'),

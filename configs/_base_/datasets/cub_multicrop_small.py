@@ -14,4 +14,5 @@ train_pipeline = [
 train_dataloader = dict(
     batch_size=32,
     num_workers=2,
+    pin_memory=False,  # CPU-sized
     dataset=dict(pipeline=train_pipeline))
