@@ -135,7 +135,8 @@ def _refusal_message(source: PathOrFile, error: Exception) -> str:
 
 
 def load_checkpoint_safely(path: PathOrFile,
-                           map_location: MapLocation = 'cpu') -> Any:
+                           map_location: MapLocation = 'cpu',
+                           mmap: bool = False) -> Any:
     """Load a checkpoint with ``weights_only=True`` and the allow-list.
 
     Args:
@@ -143,6 +144,9 @@ def load_checkpoint_safely(path: PathOrFile,
             binary file object.
         map_location (str | torch.device | dict | Callable | None): Where to
             put the tensors, as in :func:`torch.load`. Defaults to ``'cpu'``.
+        mmap (bool): Map the tensors' bytes from the file instead of reading
+            them (zip checkpoints only), as in :func:`torch.load`. Defaults
+            to False.
 
     Returns:
         Any: The unpickled checkpoint, usually a dict.
@@ -154,7 +158,8 @@ def load_checkpoint_safely(path: PathOrFile,
     with torch.serialization.safe_globals(list(SAFE_CHECKPOINT_GLOBALS)):
         try:
             return torch.load(
-                path, map_location=map_location, weights_only=True)
+                path, map_location=map_location, weights_only=True,
+                **({'mmap': True} if mmap else {}))
         except pickle.UnpicklingError as error:
             raise UnsafeCheckpointError(_refusal_message(path,
                                                          error)) from error
