@@ -11,12 +11,20 @@ Several processes (GPUs, or CPUs with env_cfg.dist_cfg.backend=gloo):
 The plugin's options are checked before anything is built; an invalid one
 stops the run with its key path (e.g. ``model.head.matching: ...``). A user
 error prints one message and exits with status 2 (``--debug`` or
-``CMD_DEBUG=1`` shows its traceback).
+``CMD_DEBUG=1`` shows its traceback); so does a full disk while saving a
+checkpoint (the message names the work dir and the space needed).
+
+Crash safety (docs/reliability.md): checkpoints are written atomically;
+``--resume`` without a path continues from the newest complete checkpoint
+and skips a truncated or corrupt one with a warning; SIGTERM or SIGINT
+(Ctrl-C) finishes the current iteration, saves a checkpoint and exits with
+status 128 + the signal (143, 130); a second one stops at once.
 """
 import argparse
 import datetime
 import os
 import os.path as osp
+import sys
 
 import torch
 import torch.distributed as torch_dist
@@ -26,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from cmd_plugin.apis.preflight import (latest_checkpoint, load_config,
                                        preflight)
 from cmd_plugin.engine.runner import build_runner
+from cmd_plugin.utils.interrupt import TrainingInterrupted
 from cmd_plugin.utils.user_errors import (add_debug_argument,
                                           exit_on_user_error)
 from cmd_plugin.utils.validation import ConfigError
@@ -40,8 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     resume = parser.add_mutually_exclusive_group()
     resume.add_argument(
         '--resume', nargs='?', type=str, const='auto',
-        help='resume from CKPT, or without a value from the latest '
-        'checkpoint in the work dir (an error if there is none)')
+        help='resume from CKPT, or without a value from the newest complete '
+        'checkpoint in the work dir (damaged ones are skipped with a '
+        'warning; an error if there is none)')
     resume.add_argument(
         '--resume-if-any', action='store_true',
         help='resume from the latest checkpoint in the work dir if there is '
@@ -138,7 +148,11 @@ def setup_cpu_distributed(cfg: Config) -> None:
 def main(argv=None) -> None:
     args = parse_args(argv)
     with exit_on_user_error('train.py', args.debug):
-        train(args)
+        try:
+            train(args)
+        except TrainingInterrupted as stop:
+            print(f'train.py: {stop}', file=sys.stderr, flush=True)
+            raise
 
 
 def train(args: argparse.Namespace) -> None:

@@ -17,6 +17,9 @@ from typing import (Any, Dict, Iterable, Iterator, List, Optional, Sequence,
 from mmengine.config import Config
 from mmengine.logging import print_log
 
+from ..utils.checkpoint_files import (checkpoint_damage,
+                                      find_resumable_checkpoint,
+                                      read_last_checkpoint_record)
 from ..utils.dataset_checks import dataset_problems
 from ..utils.user_errors import UserError
 from ..utils.validation import ConfigError
@@ -129,8 +132,13 @@ def fix_pin_memory(cfg: dict, cuda: Optional[bool] = None) -> None:
 def latest_checkpoint(work_dir: str, if_any: bool = False) -> Optional[str]:
     """The checkpoint ``--resume`` (without a path) continues from.
 
-    mmengine writes the path of every checkpoint it saves to
-    ``<work_dir>/last_checkpoint``; that file names the latest one.
+    The newest checkpoint of the work dir that is complete
+    (:func:`~cmd_plugin.utils.checkpoint_files.find_resumable_checkpoint`:
+    the files ``epoch_<N>.pth`` / ``iter_<N>.pth`` and the one
+    ``<work_dir>/last_checkpoint`` names, ordered by training progress). A
+    truncated or corrupt one is skipped with a warning that names it; one
+    whose pickle would need globals outside the allow-list stops the run
+    (:class:`~cmd_plugin.utils.checkpoint_safety.UnsafeCheckpointError`).
 
     Args:
         work_dir (str): The run's work dir.
@@ -139,42 +147,59 @@ def latest_checkpoint(work_dir: str, if_any: bool = False) -> Optional[str]:
             raising. Defaults to False (``--resume``).
 
     Returns:
-        str | None: The path of the latest checkpoint; None if there is none
-        and ``if_any``.
+        str | None: The path of the checkpoint; None if there is none and
+        ``if_any``.
 
     Raises:
         UserError: There is nothing to resume (and not ``if_any``), or
-            ``last_checkpoint`` names a file that does not exist.
+            every checkpoint of the work dir is damaged.
+        UnsafeCheckpointError: A checkpoint of the work dir is refused by
+            the safe loader.
     """
-    record = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(record):
-        if if_any:
-            print_log(
-                f'--resume-if-any: no checkpoint in the work dir '
-                f'{work_dir!r} yet; training starts from scratch.',
-                logger='current', level=logging.INFO)
-            return None
-        what = ('does not exist' if not osp.isdir(work_dir) else
-                'holds no last_checkpoint file (written with each '
-                'checkpoint)')
+    flag = '--resume-if-any' if if_any else '--resume'
+    search = find_resumable_checkpoint(work_dir)
+    for path, why in search.skipped:
+        print_log(f'{flag}: skipped the checkpoint {path}: {why}.',
+                  logger='current', level=logging.WARNING)
+    if search.path is not None:
+        if search.skipped:
+            print_log(f'{flag}: resuming from {search.path} (iteration '
+                      f'{search.iteration}), the newest complete checkpoint.',
+                      logger='current', level=logging.WARNING)
+        return search.path
+    if search.skipped:
         raise UserError(
-            f'--resume: nothing to resume, the work dir {work_dir!r} '
-            f'{what}. Pass the checkpoint (--resume PATH), check --work-dir, '
-            'or use --resume-if-any to resume when there is a checkpoint '
-            'and start from scratch otherwise.')
-    with open(record) as f:
-        latest = f.read().strip()
-    if not osp.isfile(latest):
+            f'{flag}: no complete checkpoint in the work dir {work_dir!r}: '
+            + '; '.join(f'{path} is {why}' for path, why in search.skipped)
+            + '. Pass an intact checkpoint with --resume PATH.')
+    recorded = read_last_checkpoint_record(work_dir)
+    if recorded is not None and not if_any:
         raise UserError(
-            f'--resume: {record!r} names the checkpoint {latest!r}, which '
-            'does not exist. Pass another checkpoint with --resume PATH.')
-    return latest
+            f'--resume: {osp.join(work_dir, "last_checkpoint")!r} names the '
+            f'checkpoint {recorded!r}, which does not exist. Pass another '
+            'checkpoint with --resume PATH.')
+    if if_any:
+        print_log(
+            f'--resume-if-any: no checkpoint in the work dir {work_dir!r} '
+            'yet; training starts from scratch.',
+            logger='current', level=logging.INFO)
+        return None
+    what = ('does not exist' if not osp.isdir(work_dir) else
+            'holds no checkpoint (no last_checkpoint file, no epoch_<N>.pth '
+            'or iter_<N>.pth)')
+    raise UserError(
+        f'--resume: nothing to resume, the work dir {work_dir!r} '
+        f'{what}. Pass the checkpoint (--resume PATH), check --work-dir, '
+        'or use --resume-if-any to resume when there is a checkpoint '
+        'and start from scratch otherwise.')
 
 
 def checkpoint_problem(path: Optional[str], name: str) -> Optional[str]:
     """What is wrong with a checkpoint path, or None if nothing.
 
-    URLs and other remote locations (``scheme://...``) are not checked.
+    A zip checkpoint must be whole (its archive's end record is there: a
+    file cut off mid-write is reported as truncated). URLs and other remote
+    locations (``scheme://...``) are not checked.
 
     Args:
         path (str | None): The path; None or ``''`` counts as unset.
@@ -197,6 +222,9 @@ def checkpoint_problem(path: Optional[str], name: str) -> Optional[str]:
         return f'{name}: {path!r} is a folder, not a checkpoint file.{hint}'
     if not osp.isfile(path):
         return f'{name}: checkpoint file {path!r} does not exist.{hint}'
+    damage = checkpoint_damage(path, deep=False)
+    if damage is not None:
+        return f'{name}: checkpoint file {path!r} is {damage}.{hint}'
     return None
 
 

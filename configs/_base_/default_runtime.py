@@ -12,11 +12,17 @@ default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=10),
     param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(type='CheckpointHook', interval=10, max_keep_ckpts=3),
+    # mmengine's CheckpointHook made crash-safe (atomic writes, old files
+    # deleted after the new one is complete, a checkpoint and a clean exit on
+    # SIGTERM / SIGINT). Checkpoints inside long epochs: by_epoch=False,
+    # interval=N (every N iterations); docs/reliability.md.
+    checkpoint=dict(type='CMDCheckpointHook', interval=10, max_keep_ckpts=3),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     # Reseeds python / numpy / torch from (seed, epoch) before every epoch,
     # so that a resumed run draws the same augmentations and drop-path masks
-    # as an uninterrupted one (mmengine restores only the seed).
+    # as an uninterrupted one (mmengine restores only the seed). Inside an
+    # epoch, CMDCheckpointHook saves the generators' states and
+    # ResumableEpochBasedTrainLoop restores them.
     epoch_seed=dict(type='EpochSeedHook'),
     # One-line optimiser summary; epochs, wall time, final losses and the
     # last checkpoint when training ends; a table of the test metrics.

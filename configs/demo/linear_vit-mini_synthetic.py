@@ -59,7 +59,7 @@ param_scheduler = dict(
     type='CosineAnnealingLR', by_epoch=True, begin=0, end=max_epochs,
     convert_to_iter_based=True)
 train_cfg = dict(
-    type='EpochBasedTrainLoop', max_epochs=max_epochs,
+    type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs,
     val_interval=max_epochs)
 val_cfg = dict()
 test_cfg = dict()

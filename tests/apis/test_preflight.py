@@ -125,7 +125,7 @@ def test_init_checkpoints_anywhere_in_the_model():
 
 
 def test_checkpoint_problems(tmp_path):
-    (tmp_path / 'ok.pth').write_bytes(b'')
+    (tmp_path / 'ok.pth').write_bytes(b'not read')
     assert checkpoint_problem(str(tmp_path / 'ok.pth'), '--resume') is None
     assert checkpoint_problem('https://x.org/a.pth', 'load_from') is None
     assert checkpoint_problem(str(tmp_path), 'CHECKPOINT') == (

@@ -35,7 +35,7 @@ def test_resume_with_nothing_to_resume(tiny_cub, tmp_path, capsys):
     work_dir.mkdir()
     err = fails_with(capsys, 'train',
                      [config, '--work-dir', work_dir, '--resume'])
-    assert f"the work dir '{work_dir}' holds no last_checkpoint file" in err
+    assert f"the work dir '{work_dir}' holds no checkpoint (no " in err
     assert list(work_dir.iterdir()) == []
 
 
@@ -159,7 +159,7 @@ def test_as_a_process_no_traceback_unless_debug(tiny_cub, tmp_path):
 
 def test_linear_probe_head_must_fit_the_classes(tiny_cub, tmp_path, capsys):
     pretrain = tmp_path / 'pretrain.pth'
-    pretrain.write_bytes(b'')  # exists; the preflight never reads it
+    pretrain.write_bytes(b'x')  # exists; the preflight reads its head only
     work_dir = tmp_path / 'work'
     err = fails_with(capsys, 'train',
                      linear_probe_args(work_dir, tiny_cub, pretrain))

@@ -1,4 +1,5 @@
 from .bad_image_count_hook import BadImageCountHook
+from .cmd_checkpoint_hook import CMDCheckpointHook
 from .epoch_seed_hook import EpochSeedHook
 from .freeze_backbone_hook import FreezeBackboneHook
 from .freeze_prototypes_hook import FreezePrototypesHook
@@ -10,8 +11,9 @@ from .teacher_momentum_hook import TeacherMomentumHook
 from .teacher_temperature_hook import TeacherTemperatureHook
 
 __all__ = [
-    'BadImageCountHook', 'EpochSeedHook', 'FreezeBackboneHook',
-    'FreezePrototypesHook', 'KNNMonitorHook', 'NonFiniteLossHook',
+    'BadImageCountHook', 'CMDCheckpointHook', 'EpochSeedHook',
+    'FreezeBackboneHook', 'FreezePrototypesHook', 'KNNMonitorHook',
+    'NonFiniteLossHook',
     'RunSummaryHook', 'TeacherCollapseHook', 'TeacherMomentumHook',
     'TeacherTemperatureHook'
 ]

@@ -46,6 +46,9 @@ class EpochSeedHook(Hook):
     persistent workers continue their streams across epochs and restart them
     on resume, which is statistically equivalent but not identical. Meant for
     ``EpochBasedTrainLoop``: an iteration-based loop has one "epoch".
+    A resume from inside an epoch is exact with
+    :class:`~cmd_plugin.engine.runner.ResumableEpochBasedTrainLoop`, which
+    restores the generators' states that the checkpoint recorded.
     """
 
     priority = 'VERY_HIGH'

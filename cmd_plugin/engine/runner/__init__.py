@@ -1,3 +1,8 @@
+from .atomic_backend import ATOMIC_BACKEND_ARGS, AtomicLocalBackend
 from .cmd_runner import CMDRunner, QuietLogFilter, build_runner
+from .loops import ResumableEpochBasedTrainLoop
 
-__all__ = ['CMDRunner', 'QuietLogFilter', 'build_runner']
+__all__ = [
+    'ATOMIC_BACKEND_ARGS', 'AtomicLocalBackend', 'CMDRunner',
+    'QuietLogFilter', 'ResumableEpochBasedTrainLoop', 'build_runner'
+]

@@ -31,7 +31,7 @@ param_scheduler = [
          convert_to_iter_based=True),
 ]
 
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs)
 auto_scale_lr = dict(base_batch_size=64)
 
 # Teacher schedules: temperature 0.04 -> 0.07 over 30 epochs, momentum

@@ -18,7 +18,7 @@ param_scheduler = [
 # Validation runs on the official test split (the datasets have no separate
 # validation split). The reported number is the last epoch's, not the best
 # one, which would select on the test set.
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs,
+train_cfg = dict(type='ResumableEpochBasedTrainLoop', max_epochs=max_epochs,
                  val_interval=10)
 val_cfg = dict()
 test_cfg = dict()
