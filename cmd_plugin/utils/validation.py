@@ -11,7 +11,7 @@ name, a function name, or a config key path (``model.network``); an empty
 ``owner`` names the argument alone.
 """
 from numbers import Real
-from typing import Any, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence
 
 from .user_errors import UserError
 
@@ -118,3 +118,24 @@ def check_bool(owner: str, name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ValueError(f'{_where(owner, name)}: must be True or False, got '
                          f'{value!r}.')
+
+
+def check_known(owner: str, name: str, given: Iterable[str],
+                valid: Sequence[str]) -> None:
+    """Raise if any of ``given`` is not one of ``valid`` (unknown options).
+
+    Args:
+        owner (str): Whose options these are (see the module docstring).
+        name (str): What holds them: an argument name for the keys of a
+            dict argument (``'local_photometric'``), or ``''`` for the
+            keyword arguments of ``owner`` itself.
+        given (Iterable[str]): The options set.
+        valid (Sequence[str]): The options that exist.
+    """
+    unknown = [key for key in given if key not in valid]
+    if unknown:
+        where = _where(owner, f'{name}.{unknown[0]}' if name else unknown[0])
+        others = (f' (and {", ".join(map(repr, unknown[1:]))})'
+                  if len(unknown) > 1 else '')
+        raise ValueError(f'{where}: unknown option{others}. Valid options '
+                         f'are {list(valid)}.')

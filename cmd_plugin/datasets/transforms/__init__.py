@@ -1,4 +1,5 @@
 from .cmd_multi_crop import CMDMultiCrop
 from .load_image_robust import LoadImageRobust
+from .resize_for_device_crops import ResizeForDeviceCrops
 
-__all__ = ['CMDMultiCrop', 'LoadImageRobust']
+__all__ = ['CMDMultiCrop', 'LoadImageRobust', 'ResizeForDeviceCrops']

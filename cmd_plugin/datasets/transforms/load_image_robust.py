@@ -4,6 +4,7 @@ import logging
 import multiprocessing
 from typing import Optional
 
+import cv2
 import mmcv
 import numpy as np
 from mmcv.transforms import BaseTransform
@@ -45,10 +46,13 @@ def decode_image(data: bytes) -> np.ndarray:
         if image.mode in _HIGH_DEPTH_MODES:
             gray = np.asarray(image, dtype=np.float64)
             gray = np.clip(np.rint(gray / 257), 0, 255).astype(np.uint8)
-            rgb = np.repeat(gray[..., None], 3, axis=2)
-        else:
-            rgb = np.asarray(image.convert('RGB'))
-    return np.ascontiguousarray(rgb[..., ::-1])
+            return np.repeat(gray[..., None], 3, axis=2)  # BGR = RGB
+        if image.mode != 'RGB':  # convert() would copy an RGB image
+            image = image.convert('RGB')
+        rgb = np.asarray(image)
+    # cvtColor swaps the channels about 10 times faster than numpy's
+    # reversed-stride copy; the same bytes.
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
 def upscale_to_min_size(img: np.ndarray, min_size: int) -> np.ndarray:
