@@ -16,6 +16,15 @@ def tiny_pipeline(global_size: int = 32, local_size: int = 16,
     ]
 
 
+def tiny_device_pipeline(size: int = 48) -> list:
+    """The loader half of the device multi-crop path, tiny."""
+    return [
+        dict(type='LoadImageRobust', on_bad_image='skip'),
+        dict(type='ResizeForDeviceCrops', size=size),
+        dict(type='PackInputs', meta_keys=['img_path', 'ori_shape']),
+    ]
+
+
 TINY_MODELS = {
     'vit': dict(
         backbone=dict(
@@ -49,17 +58,34 @@ BASE_CONFIGS = {
 
 def write_tiny_config(path: Path, arch: str, data_root: Path,
                       base: str = None, max_epochs: int = 1,
-                      image_size: int = 32, extra: str = '') -> Path:
-    """Write a config inheriting a real one, shrunk to a tiny model."""
+                      image_size: int = 32, extra: str = '',
+                      device_aug: bool = False) -> Path:
+    """Write a config inheriting a real one, shrunk to a tiny model.
+
+    ``device_aug``: the crops are made by ``CMDMultiCropPreprocessor`` (the
+    base defaults to ``cmd_vit-s_cub_device-aug.py``) at the same sizes.
+    """
+    if device_aug and base is None and arch == 'vit':
+        base = 'cmd_vit-s_cub_device-aug.py'
     base = CONFIGS / (base or BASE_CONFIGS[arch])
     global_size = 64 if arch == 'swin' else image_size
+    pipeline = tiny_pipeline(global_size, global_size // 2)
+    preprocessor = ''
+    if device_aug:
+        pipeline = tiny_device_pipeline(global_size + global_size // 2)
+        preprocessor = 'data_preprocessor = ' + repr(dict(
+            _delete_=True, type='CMDMultiCropPreprocessor',
+            mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375],
+            to_rgb=True, global_size=global_size,
+            local_size=global_size // 2, num_local=2))
     text = f"""
 _base_ = {str(base)!r}
 model = {TINY_MODELS[arch]!r}
 train_dataloader = dict(
     batch_size=2, num_workers=0, persistent_workers=False,
     dataset=dict(data_root={str(data_root)!r},
-                 pipeline={tiny_pipeline(global_size, global_size // 2)!r}))
+                 pipeline={pipeline!r}))
+{preprocessor}
 train_cfg = dict(max_epochs={max_epochs})
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1,

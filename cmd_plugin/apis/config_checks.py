@@ -1,8 +1,8 @@
 """Validate config options, naming the config key of every bad value.
 
 One floor above the components: this module imports the classes it checks
-(``CMD``, ``CMDMultiCrop``), so nothing in ``models``, ``datasets``,
-``engine``, ``evaluation`` or ``utils`` imports it.
+(``CMD``, ``CMDMultiCrop``, ``CMDMultiCropPreprocessor``), so nothing in
+``models``, ``datasets``, ``engine``, ``evaluation`` or ``utils`` imports it.
 
 The plugin's constructors check their own arguments with the helpers of
 :mod:`cmd_plugin.utils.validation`, whose messages start with
@@ -32,6 +32,7 @@ from mmpretrain.registry import DATASETS, HOOKS, METRICS, MODELS, TRANSFORMS
 from ..datasets.transforms import CMDMultiCrop
 from ..models.algorithms import CMD, CMDFeatureExtractor
 from ..models.algorithms.cmd import untrained_attention_problem
+from ..models.utils import CMDMultiCropPreprocessor
 from ..utils.validation import ConfigError
 
 #: Registries that hold the plugin's components.
@@ -136,7 +137,8 @@ def _check_cmd(path: str, values: dict,
         path (str): Key path of the model.
         values (dict): Its arguments, defaults filled in.
         global_crops (dict[str, int]): Number of global crops made by each
-            ``CMDMultiCrop`` of the training pipeline, by key path.
+            ``CMDMultiCrop`` of the training pipeline and by a
+            ``CMDMultiCropPreprocessor``, by key path.
 
     Returns:
         list[str]: The problems found.
@@ -194,6 +196,7 @@ def config_problems(cfg: Config) -> List[str]:
     """
     tree = cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
     problems, cmd_models, global_crops = [], [], {}
+    crops_in_loader, crops_on_device = [], []
     components = list(_components(tree, '', plugin_classes()))
     # necks and heads whose in_channels the model reads from its backbone
     from_backbone = {
@@ -222,6 +225,19 @@ def config_problems(cfg: Config) -> List[str]:
         if isinstance(built, CMDMultiCrop) and \
                 path.startswith('train_dataloader.'):
             global_crops[path] = built.num_global
+            crops_in_loader.append(path)
+        if isinstance(built, CMDMultiCropPreprocessor) and path in (
+                'data_preprocessor', 'model.data_preprocessor'):
+            global_crops[path] = built.num_global
+            crops_on_device.append(path)
     for path, values in cmd_models:
         problems += _check_cmd(path, values, global_crops)
+    problems += [
+        f'{device}: CMDMultiCropPreprocessor makes the crops on the device '
+        f'from one resized image per sample, but {loader} makes them in the '
+        "loader already. Either replace CMDMultiCrop by dict(type="
+        "'ResizeForDeviceCrops') (device path) or use "
+        "dict(type='SelfSupDataPreprocessor') (CPU path)."
+        for device in crops_on_device for loader in crops_in_loader
+    ]
     return problems

@@ -56,6 +56,15 @@ def tiny_cmd(**head) -> dict:
      'TeacherTemperatureHook.warmup_epochs'),
     (HOOKS, dict(type='FreezePrototypesHook', epochs=1.5),
      'FreezePrototypesHook.epochs'),
+    (MODELS, dict(type='CMDMultiCropPreprocessor', num_crops=12),
+     "CMDMultiCropPreprocessor.num_crops: unknown option. Valid options are "
+     "\['mean', 'std', 'to_rgb', 'non_blocking', 'global_size'"),
+    (MODELS, dict(type='CMDMultiCropPreprocessor',
+                  local_photometric=dict(solarise_prob=0.2)),
+     'CMDMultiCropPreprocessor.local_photometric.solarise_prob: unknown '
+     "option. Valid options are \['color_jitter_prob'"),
+    (TRANSFORMS, dict(type='ResizeForDeviceCrops', size=-1),
+     'ResizeForDeviceCrops.size: must be an int >= 1'),
 ])
 def test_registry_build_names_class_and_argument(registry, cfg, message):
     with pytest.raises(ValueError, match=message):
@@ -107,6 +116,34 @@ def test_check_config_lists_every_problem_by_key_path(tiny_cub, tmp_path):
     assert 'Valid arguments are [' in message
     assert ('must equal the number of global crops '
             'train_dataloader.dataset.pipeline[1] makes (3), got 2') in message
+
+
+def test_device_multi_crop_config_checks(tiny_cub, tmp_path):
+    """The device path: unknown options by key path, the number of global
+    crops against CMD's, and crops made twice."""
+    config = write_tiny_config(tmp_path / 'device.py', 'vit', tiny_cub,
+                               device_aug=True)
+    cfg = Config.fromfile(config)
+    assert check_config(cfg) is None
+    cfg.merge_from_dict({'data_preprocessor.blur_prob': 0.5})
+    with pytest.raises(ConfigError, match="data_preprocessor.blur_prob: "
+                       "unknown option. Valid options are \['mean'"):
+        check_config(cfg)
+    cfg = Config.fromfile(config)
+    cfg.merge_from_dict({'data_preprocessor.global_photometric': [{}] * 3})
+    with pytest.raises(ConfigError,
+                       match='model.num_global_crops: must equal the number '
+                       'of global crops data_preprocessor makes \(3\)'):
+        check_config(cfg)
+    cfg = Config.fromfile(config)
+    cfg.train_dataloader.dataset.pipeline = Config.fromfile(
+        ROOT / 'configs' / 'cmd_vit-s_cub.py'
+    ).train_dataloader.dataset.pipeline
+    with pytest.raises(ConfigError, match='data_preprocessor: '
+                       'CMDMultiCropPreprocessor makes the crops on the '
+                       'device .* but train_dataloader.dataset.pipeline\[1\] '
+                       'makes them in the loader already'):
+        check_config(cfg)
 
 
 @pytest.mark.parametrize(

@@ -33,6 +33,26 @@ def test_train_one_epoch(arch, tiny_cub, tmp_path):
     assert (work_dir / 'epoch_1.pth').is_file()
 
 
+def test_train_one_epoch_with_the_crops_made_on_the_device(tiny_cub,
+                                                           tmp_path):
+    """configs/cmd_vit-s_cub_device-aug.py, shrunk: the loader resizes once,
+    CMDMultiCropPreprocessor makes the crops, geometric matching reads its
+    boxes."""
+    config = write_tiny_config(
+        tmp_path / 'tiny_device.py', 'vit', tiny_cub, device_aug=True,
+        extra="model['head']['matching'] = 'geometric'")
+    work_dir = tmp_path / 'work'
+    load_tool('train').main([str(config), '--work-dir', str(work_dir)])
+
+    records = logged_losses(work_dir)
+    for key in ('loss_img', 'loss_reg', 'loss_inter'):
+        values = [r[key] for r in records if key in r]
+        assert values and all(math.isfinite(v) for v in values), key
+    # geometric matching paired student and teacher regions from the boxes
+    assert any(r.get('diag/reg_pairs', 0) > 0 for r in records)
+    assert (work_dir / 'epoch_1.pth').is_file()
+
+
 def test_dino_baseline_logs_only_the_image_term(tiny_cub, tmp_path):
     config = write_tiny_config(tmp_path / 'tiny_dino.py', 'vit', tiny_cub,
                                base='dino_vit-s_cub.py')

@@ -68,12 +68,16 @@ def four_images(tmp_path_factory) -> Path:
         tmp_path_factory.mktemp('four_images'), num_classes=2, per_class=4)
 
 
+@pytest.mark.parametrize('device_aug', [False, True],
+                         ids=['crops_in_loader', 'crops_on_device'])
 def test_resumed_run_ends_with_the_same_weights(four_images, tmp_path,
-                                                one_thread):
+                                                one_thread, device_aug):
+    """Also with the crops made by CMDMultiCropPreprocessor, which seeds its
+    generator from torch's global one batch by batch."""
     train = load_tool('train')
     config = write_tiny_config(
         tmp_path / 'resume.py', 'vit', four_images, max_epochs=MAX_EPOCHS,
-        extra=SCHEDULES)
+        extra=SCHEDULES, device_aug=device_aug)
     straight, split = tmp_path / 'straight', tmp_path / 'split'
     train.main([str(config), '--work-dir', str(straight)])
 

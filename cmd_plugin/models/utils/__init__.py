@@ -1,9 +1,11 @@
 from .cmd_checkpoint import (NETWORKS, check_weights, checkpoint_layout,
                              select_network)
+from .cmd_multi_crop_preprocessor import CMDMultiCropPreprocessor
 from .cmd_pretrained_init import CMDPretrainedInit
 from .image_features import FEATURES, as_image_batch, image_features
 
 __all__ = [
-    'CMDPretrainedInit', 'FEATURES', 'NETWORKS', 'as_image_batch',
-    'check_weights', 'checkpoint_layout', 'image_features', 'select_network'
+    'CMDMultiCropPreprocessor', 'CMDPretrainedInit', 'FEATURES', 'NETWORKS',
+    'as_image_batch', 'check_weights', 'checkpoint_layout', 'image_features',
+    'select_network'
 ]
