@@ -24,6 +24,16 @@ images/s, peak memory, the data pipeline's time per image (per transform),
 FLOPs per image (``torch.utils.flop_counter.FlopCounterMode`` on one extra,
 untimed step) and, on CUDA, MFU against the GPU's dense bf16 peak.
 
+Multi-crop on either path: a config makes its crops in the loader
+(``CMDMultiCrop`` in the train pipeline) or on the model's device
+(``CMDMultiCropPreprocessor`` as ``data_preprocessor``, after
+``ResizeForDeviceCrops``). For both, ``loader_cpu_ms_per_image`` is the CPU
+time (``time.process_time``, one torch and one OpenCV thread, as in a
+dataloader worker) of the whole train pipeline, loading included, on the
+generated image written as a JPEG file (quality 90), and
+``preprocess_s_per_step`` the time of the data preprocessor inside the timed
+steps (CUDA: events around it; CPU: wall clock).
+
 Peak memory of a config = the bytes its model holds before a step
 (parameters, buffers, gradients, optimiser state; counted from the tensors)
 plus the growth of the device's memory during the step (CUDA:
@@ -47,11 +57,13 @@ import platform
 import random
 import resource
 import sys
+import tempfile
 import time
 from copy import deepcopy
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence
 
+import cv2
 import numpy as np
 import torch
 from mmengine.config import Config, DictAction
@@ -59,6 +71,7 @@ from mmengine.dataset import default_collate
 from mmengine.logging import MMLogger
 from mmengine.optim import OptimWrapper, build_optim_wrapper
 from mmengine.registry import DefaultScope
+from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
 import cmd_plugin  # noqa: F401  (registers CMD, CMDMultiCrop, ...)
@@ -98,7 +111,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('--json', metavar='PATH',
                         help='write the results to this JSON file')
     parser.add_argument('--num-local', type=int, metavar='M',
-                        help="override CMDMultiCrop's num_local")
+                        help="override num_local of CMDMultiCrop or "
+                        'CMDMultiCropPreprocessor')
     parser.add_argument('--image-size', type=int, nargs=2, default=[500, 375],
                         metavar=('W', 'H'),
                         help='size of the generated input image '
@@ -150,6 +164,16 @@ def is_multi_crop(transform: dict) -> bool:
     return transform_name(transform) == 'CMDMultiCrop'
 
 
+def device_multi_crop(cfg: Config) -> Optional[dict]:
+    """The ``CMDMultiCropPreprocessor`` config the model gets, or None."""
+    preprocessor = cfg.get('model', {}).get('data_preprocessor') or \
+        cfg.get('data_preprocessor')
+    if isinstance(preprocessor, dict) and \
+            transform_name(preprocessor) == 'CMDMultiCropPreprocessor':
+        return preprocessor
+    return None
+
+
 def reads_files(transform: dict) -> bool:
     """Loading transforms (``LoadImageFromFile``, ``LoadImageRobust``, ...),
     which the benchmark replaces by a generated image."""
@@ -162,7 +186,8 @@ def load_config(path: str, options: Dict,
 
     Raises:
         SystemExit: if the file is missing, the model is not a :class:`CMD`
-            or the pipeline has no ``CMDMultiCrop``.
+            or neither the pipeline (``CMDMultiCrop``) nor the data
+            preprocessor (``CMDMultiCropPreprocessor``) makes the crops.
     """
     if not Path(path).is_file():
         raise SystemExit(f'Config file not found: {path}')
@@ -179,22 +204,70 @@ def load_config(path: str, options: Dict,
             'EMA teacher); pass a CMD config such as configs/cmd_vit-s_cub.py '
             'or its DINO variant configs/dino_vit-s_cub.py.')
     crops = [t for t in train_pipeline_of(cfg) if is_multi_crop(t)]
-    if len(crops) != 1:
-        raise SystemExit(f'{path}: the train pipeline needs exactly one '
-                         f'CMDMultiCrop, found {len(crops)}.')
+    on_device = device_multi_crop(cfg)
+    if on_device is not None and not crops:
+        crops = [on_device]
+    elif len(crops) != 1 or on_device is not None:
+        raise SystemExit(f'{path}: the crops must be made once: by exactly '
+                         'one CMDMultiCrop in the train pipeline, or by a '
+                         'CMDMultiCropPreprocessor data_preprocessor; found '
+                         f'{len(crops)} CMDMultiCrop and '
+                         f'{int(on_device is not None)} '
+                         'CMDMultiCropPreprocessor.')
     if num_local is not None:
         crops[0]['num_local'] = num_local
     return cfg
 
 
-def build_pipeline(cfg: Config) -> list:
-    """The config's train transforms except the loading ones, built."""
+def build_pipeline(cfg: Config, loading: bool = False) -> list:
+    """The config's train transforms, built; without the loading ones unless
+    ``loading``."""
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope', 'mmpretrain')):
         return [
             TRANSFORMS.build(deepcopy(t)) for t in train_pipeline_of(cfg)
-            if not reads_files(t)
+            if loading or not reads_files(t)
         ]
+
+
+def loader_cpu_seconds(pipeline: list, image: np.ndarray,
+                       num_images: int = 8) -> tuple:
+    """CPU seconds per image of the whole train pipeline, loading included.
+
+    ``image`` is written as a JPEG file (quality 90) and the pipeline runs
+    on it ``num_images`` times with one torch and one OpenCV thread, as in a
+    dataloader worker (``mp_cfg.opencv_num_threads=0``); the time is
+    ``time.process_time`` (all of the process's threads).
+
+    Returns:
+        tuple: The median seconds per image and ``{transform name: median
+        seconds}``.
+    """
+    threads, cv2_threads = torch.get_num_threads(), cv2.getNumThreads()
+    torch.set_num_threads(1)
+    cv2.setNumThreads(0)
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, 'generated.jpg')
+            Image.fromarray(image[..., ::-1]).save(path, quality=90)
+            seconds = []
+            parts = {type(t).__name__: [] for t in pipeline}
+            for i in range(num_images + 1):  # the first one warms up
+                results = dict(img_path=path, sample_idx=i)
+                start = time.process_time()
+                for transform in pipeline:
+                    before = time.process_time()
+                    results = transform(results)
+                    parts[type(transform).__name__].append(
+                        time.process_time() - before)
+                seconds.append(time.process_time() - start)
+    finally:
+        torch.set_num_threads(threads)
+        cv2.setNumThreads(cv2_threads)
+    return float(np.median(seconds[1:])), {
+        name: float(np.median(values[1:]))
+        for name, values in parts.items()
+    }
 
 
 def make_batches(pipeline: list, image: np.ndarray, batch_size: int,
@@ -308,6 +381,47 @@ def run_label(config: str, options: Dict) -> str:
     return label
 
 
+class PreprocessTimer:
+    """Seconds of the data preprocessor's call inside ``train_step``.
+
+    Forward hooks on ``model.data_preprocessor``; on CUDA two events around
+    it, read after the step's synchronisation, so no extra sync is added.
+    Only calls while :attr:`active` count.
+    """
+
+    def __init__(self, module: torch.nn.Module,
+                 device: torch.device) -> None:
+        self.cuda = device.type == 'cuda'
+        self.active = False
+        self.pending: list = []
+        self.seconds: List[float] = []
+        module.register_forward_pre_hook(self._before)
+        module.register_forward_hook(self._after)
+
+    def _now(self):
+        if self.cuda:
+            event = torch.cuda.Event(enable_timing=True)
+            event.record()
+            return event
+        return time.perf_counter()
+
+    def _before(self, module, args) -> None:
+        if self.active:
+            self.pending = [self._now()]
+
+    def _after(self, module, args, output) -> None:
+        if self.active and self.pending:
+            self.pending.append(self._now())
+
+    def collect(self) -> None:
+        """Record the last call (after the step synchronised)."""
+        if len(self.pending) == 2:
+            start, end = self.pending
+            self.seconds.append(start.elapsed_time(end) / 1e3 if self.cuda
+                                else end - start)
+        self.pending = []
+
+
 class Run:
     """One config's model, optimiser, batches and measurements.
 
@@ -327,11 +441,14 @@ class Run:
         self.device = device
         self.amp = args.amp and device.type == 'cuda'
         pipeline = build_pipeline(cfg)
-        self.multi_crop = next(t for t in pipeline
-                               if type(t).__name__ == 'CMDMultiCrop')
+        self.multi_crop = next(
+            (t for t in pipeline if type(t).__name__ == 'CMDMultiCrop'),
+            None)
         w, h = args.image_size
         image = np.random.default_rng(0).integers(
             0, 256, size=(h, w, 3), dtype=np.uint8)
+        self.loader_cpu_s, self.loader_cpu_parts = loader_cpu_seconds(
+            build_pipeline(cfg, loading=True), image)
         self.batches, self.pipeline_times = make_batches(
             pipeline, image, args.batch_size,
             num_batches=min(args.iters + args.warmup, 4))
@@ -351,6 +468,8 @@ class Run:
                                  f'OptimWrapper, got {optim_cfg.type!r}.')
             optim_cfg.update(type='AmpOptimWrapper', dtype='bfloat16')
         self.optim_wrapper = build_optim_wrapper(self.model, optim_cfg)
+        self.preprocess = PreprocessTimer(self.model.data_preprocessor,
+                                          device)
         self.step_s: List[float] = []
         self.peak_bytes = 0
         self.flops_per_step = 0
@@ -374,7 +493,10 @@ class Run:
         """A step whose time and peak memory are recorded."""
         held = state_bytes(self.model, self.optim_wrapper)
         probe.start()
+        self.preprocess.active = True
         seconds = self.step()
+        self.preprocess.active = False
+        self.preprocess.collect()
         self.peak_bytes = max(self.peak_bytes, held + probe.growth())
         self.step_s.append(seconds)
 
@@ -386,6 +508,8 @@ class Run:
 
     def crop_sizes(self) -> List[int]:
         crop = self.multi_crop
+        if crop is None:  # made on the device
+            return list(self.model.data_preprocessor.crop_sizes)
         return ([crop.global_size] * crop.num_global +
                 [crop.local_size] * crop.num_local)
 
@@ -417,6 +541,13 @@ class Run:
             peak_mem_mb=self.peak_bytes / MB,
             pipeline_s_per_image=float(sum(per_transform.values())),
             pipeline_s_per_transform=per_transform,
+            crops_on_device=self.multi_crop is None,
+            loader_cpu_ms_per_image=self.loader_cpu_s * 1e3,
+            loader_cpu_ms_per_transform={
+                k: v * 1e3
+                for k, v in self.loader_cpu_parts.items()
+            },
+            preprocess_s_per_step=float(np.median(self.preprocess.seconds)),
             flops_per_image=self.flops_per_step / self.batch_size,
             mfu=mfu,
         )
@@ -484,6 +615,14 @@ def print_report(result: dict, log: Callable[[str], None]) -> None:
         log(f"  pipeline   {r['pipeline_s_per_image'] * 1e3:.2f} ms/image "
             + ', '.join(f'{k} {v * 1e3:.2f}'
                         for k, v in r['pipeline_s_per_transform'].items()))
+        log(f"  loader     {r['loader_cpu_ms_per_image']:.2f} CPU ms/image "
+            '(whole pipeline from a JPEG: '
+            + ', '.join(f'{k} {v:.2f}'
+                        for k, v in r['loader_cpu_ms_per_transform'].items())
+            + '), crops made on the '
+            f"{'device' if r['crops_on_device'] else 'CPU'}")
+        log(f"  preprocess {r['preprocess_s_per_step']:.4f} s/step "
+            '(data preprocessor, inside the step)')
         flops = r['flops_per_image']
         log(f"  FLOPs      {fmt(flops and flops / 1e9, '.2f')} GFLOP/image, "
             f"MFU {fmt(r['mfu'] and r['mfu'] * 100, '.2f')} %"

@@ -14,11 +14,13 @@ CONFIGS = ROOT / 'configs'
 
 
 
-def tiny(tmp_path: Path, name: str, base: str) -> str:
+def tiny(tmp_path: Path, name: str, base: str,
+         device_aug: bool = False) -> str:
     """A tiny ViT config inheriting ``configs/<base>``; no data is read."""
     return str(
         write_tiny_config(tmp_path / f'{name}.py', 'vit',
-                          tmp_path / 'no_data', base=base))
+                          tmp_path / 'no_data', base=base,
+                          device_aug=device_aug))
 
 
 def is_positive(value) -> bool:
@@ -40,7 +42,8 @@ def test_compare_writes_json_with_positive_figures(tmp_path):
     assert [r['config'] for r in result['runs']] == [cmd, dino]
     for run in result['runs']:
         for key in ('step_s', 'images_per_s', 'peak_mem_mb',
-                    'pipeline_s_per_image', 'flops_per_image'):
+                    'pipeline_s_per_image', 'flops_per_image',
+                    'loader_cpu_ms_per_image', 'preprocess_s_per_step'):
             assert is_positive(run[key]), (key, run[key])
         assert run['step_s_iqr'] == 0  # one timed step
         assert len(run['step_s_all']) == 1
@@ -63,6 +66,40 @@ def test_compare_writes_json_with_positive_figures(tmp_path):
     assert machine['device'] == 'cpu'
     assert machine['threads'] >= 1
     assert machine['cpu'] and machine['torch']
+
+
+def test_device_path_against_cpu_path(tmp_path):
+    """The crops made by CMDMultiCropPreprocessor: the loader only resizes
+    (cheaper per image), the preprocessor's time moves into the step."""
+    device = tiny(tmp_path, 'tiny_device', 'cmd_vit-s_cub_device-aug.py',
+                  device_aug=True)
+    cpu = tiny(tmp_path, 'tiny_cpu', 'cmd_vit-s_cub.py')
+    result = load_tool('benchmark').main([
+        device, '--compare', cpu, '--iters', '2', '--warmup', '0',
+        '--batch-size', '2', '--num-local', '3', '--image-size', '80', '60'
+    ])
+    on_device, on_cpu = result['runs']
+    assert on_device['crops_on_device'] and not on_cpu['crops_on_device']
+    assert on_device['crop_sizes'] == on_cpu['crop_sizes'] == [32, 32, 16,
+                                                               16, 16]
+    assert set(on_device['pipeline_s_per_transform']) == {
+        'ResizeForDeviceCrops', 'PackInputs'
+    }
+    for run in result['runs']:
+        assert is_positive(run['loader_cpu_ms_per_image'])
+        assert is_positive(run['preprocess_s_per_step'])
+        assert run['preprocess_s_per_step'] < run['step_s']
+    assert on_device['preprocess_s_per_step'] > on_cpu['preprocess_s_per_step']
+
+
+def test_crops_made_twice_stop_with_a_message(tmp_path):
+    config = tmp_path / 'twice.py'
+    config.write_text(
+        f"_base_ = {str(CONFIGS / 'cmd_vit-s_cub_device-aug.py')!r}\n"
+        "train_dataloader = dict(dataset=dict(pipeline=[\n"
+        "    dict(type='CMDMultiCrop'), dict(type='PackInputs')]))\n")
+    with pytest.raises(SystemExit, match='the crops must be made once'):
+        load_tool('benchmark').main([str(config), '--iters', '1'])
 
 
 def test_compare_cfg_options_apply_to_the_second_config_only(tmp_path):
