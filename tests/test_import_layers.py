@@ -12,8 +12,9 @@ imports all of them).
 
 The floors, lowest first (docs/design.md, Layout): ``utils`` and
 ``structures``; the components (``models``, ``datasets``, ``engine``, ``evaluation``,
-``visualization``); ``apis`` (config checks and the preflight, which import
-the components they check) and ``study``; the package itself.
+``visualization``); ``apis`` (the public API, config checks and the
+preflight, which import the components they build or check); ``study``
+(which runs through ``apis``); the package itself.
 """
 import ast
 from pathlib import Path
@@ -130,10 +131,11 @@ def test_utils_and_structures_are_the_lowest_floor():
         if name.startswith(lowest) for target in targets
         if not target.startswith(lowest)
     }
+    above_apis = (f'{PACKAGE}.apis', f'{PACKAGE}.study')
     upward |= {
         f'{name} -> {target}'
         for name, targets in graph.items()
-        if not name.startswith(f'{PACKAGE}.apis') for target in targets
+        if not name.startswith(above_apis) for target in targets
         if target.startswith(f'{PACKAGE}.apis')
     }
     assert not upward, 'imports against the floors: ' + ', '.join(

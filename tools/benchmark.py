@@ -74,10 +74,12 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 from torch.utils.flop_counter import FlopCounterMode
 
-import cmd_plugin  # noqa: F401  (registers CMD, CMDMultiCrop, ...)
 import mmpretrain
-from cmd_plugin.models.algorithms.cmd import CMD
-from mmpretrain.registry import MODELS, TRANSFORMS
+from cmd_plugin.apis import (build_model, check_cmd_config, find_transform,
+                             train_pipeline, transform_type_name)
+from cmd_plugin.datasets.transforms import CMDMultiCrop
+from cmd_plugin.utils.validation import ConfigError
+from mmpretrain.registry import TRANSFORMS
 
 MB = 2**20
 
@@ -142,34 +144,13 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return args
 
 
-def train_pipeline_of(cfg: Config) -> list:
-    """The train pipeline list, looking through dataset wrappers."""
-    dataset = cfg.get('train_dataloader', {}).get('dataset')
-    while dataset is not None and 'pipeline' not in dataset:
-        dataset = dataset.get('dataset')
-    if dataset is None:
-        raise SystemExit('The config has no train_dataloader.dataset.pipeline '
-                         '(looked through dataset wrappers too).')
-    return dataset['pipeline']
-
-
-def transform_name(transform: dict) -> str:
-    """Registered name of a transform config, without a scope prefix."""
-    name = transform.get('type')
-    name = name if isinstance(name, str) else name.__name__
-    return name.rsplit('.', 1)[-1]
-
-
-def is_multi_crop(transform: dict) -> bool:
-    return transform_name(transform) == 'CMDMultiCrop'
-
-
 def device_multi_crop(cfg: Config) -> Optional[dict]:
     """The ``CMDMultiCropPreprocessor`` config the model gets, or None."""
     preprocessor = cfg.get('model', {}).get('data_preprocessor') or \
         cfg.get('data_preprocessor')
     if isinstance(preprocessor, dict) and \
-            transform_name(preprocessor) == 'CMDMultiCropPreprocessor':
+            transform_type_name(preprocessor) == \
+            'CMDMultiCropPreprocessor':
         return preprocessor
     return None
 
@@ -177,7 +158,7 @@ def device_multi_crop(cfg: Config) -> Optional[dict]:
 def reads_files(transform: dict) -> bool:
     """Loading transforms (``LoadImageFromFile``, ``LoadImageRobust``, ...),
     which the benchmark replaces by a generated image."""
-    return transform_name(transform).startswith('Load')
+    return transform_type_name(transform).startswith('Load')
 
 
 def load_config(path: str, options: Dict,
@@ -194,28 +175,22 @@ def load_config(path: str, options: Dict,
     cfg = Config.fromfile(path)
     if options:
         cfg.merge_from_dict(options)
-    model_type = cfg.get('model', {}).get('type')
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model_cls = MODELS.get(model_type) if model_type else None
-    if not (isinstance(model_cls, type) and issubclass(model_cls, CMD)):
-        raise SystemExit(
-            f'{path}: model type is {model_type!r}, not CMD. '
-            'tools/benchmark.py times CMD training steps (CMD.loss with its '
-            'EMA teacher); pass a CMD config such as configs/cmd_vit-s_cub.py '
-            'or its DINO variant configs/dino_vit-s_cub.py.')
-    crops = [t for t in train_pipeline_of(cfg) if is_multi_crop(t)]
+    try:  # tools/benchmark.py times CMD.loss with its EMA teacher
+        check_cmd_config(cfg)
+        in_loader = find_transform(train_pipeline(cfg), 'CMDMultiCrop',
+                                   required=False)
+    except ConfigError as error:
+        raise SystemExit(f'{path}: {error}') from None
     on_device = device_multi_crop(cfg)
-    if on_device is not None and not crops:
-        crops = [on_device]
-    elif len(crops) != 1 or on_device is not None:
+    if (in_loader is None) == (on_device is None):
         raise SystemExit(f'{path}: the crops must be made once: by exactly '
                          'one CMDMultiCrop in the train pipeline, or by a '
                          'CMDMultiCropPreprocessor data_preprocessor; found '
-                         f'{len(crops)} CMDMultiCrop and '
+                         f'{int(in_loader is not None)} CMDMultiCrop and '
                          f'{int(on_device is not None)} '
                          'CMDMultiCropPreprocessor.')
     if num_local is not None:
-        crops[0]['num_local'] = num_local
+        (in_loader or on_device)['num_local'] = num_local
     return cfg
 
 
@@ -225,7 +200,7 @@ def build_pipeline(cfg: Config, loading: bool = False) -> list:
     with DefaultScope.overwrite_default_scope(
             cfg.get('default_scope', 'mmpretrain')):
         return [
-            TRANSFORMS.build(deepcopy(t)) for t in train_pipeline_of(cfg)
+            TRANSFORMS.build(deepcopy(t)) for t in train_pipeline(cfg)
             if loading or not reads_files(t)
         ]
 
@@ -442,8 +417,7 @@ class Run:
         self.amp = args.amp and device.type == 'cuda'
         pipeline = build_pipeline(cfg)
         self.multi_crop = next(
-            (t for t in pipeline if type(t).__name__ == 'CMDMultiCrop'),
-            None)
+            (t for t in pipeline if isinstance(t, CMDMultiCrop)), None)
         w, h = args.image_size
         image = np.random.default_rng(0).integers(
             0, 256, size=(h, w, 3), dtype=np.uint8)
@@ -453,14 +427,7 @@ class Run:
             pipeline, image, args.batch_size,
             num_batches=min(args.iters + args.warmup, 4))
 
-        model_cfg = deepcopy(cfg.model)
-        if cfg.get('data_preprocessor') is not None:
-            model_cfg.setdefault('data_preprocessor', cfg.data_preprocessor)
-        with DefaultScope.overwrite_default_scope(
-                cfg.get('default_scope', 'mmpretrain')):
-            self.model = MODELS.build(model_cfg)
-        self.model.init_weights()
-        self.model.to(device).train()
+        self.model = build_model(cfg).to(device).train()
         optim_cfg = deepcopy(cfg.optim_wrapper)
         if self.amp:
             if optim_cfg.get('type', 'OptimWrapper') != 'OptimWrapper':

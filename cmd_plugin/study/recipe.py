@@ -13,6 +13,8 @@ from typing import Optional, Tuple
 
 from mmengine.config import Config
 
+from ..apis import find_transform, train_pipeline
+
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'
 VARIANTS = ('start', 'dino', 'esvit', 'cmd', 'cmd-uniform', 'cmd-geometric',
             'cmd-no-reg', 'cmd-no-inter')
@@ -148,11 +150,9 @@ def study_config(recipe: Recipe, variant: str, seed: int, work_dir: Path,
                          f'--batch-size {recipe.batch_size}.')
     iters = recipe.epochs * (num_images // recipe.batch_size)
     warmup = max(1, iters // 10)
-    pipeline = cfg.train_dataloader.dataset.pipeline
-    for transform in pipeline:
-        if transform['type'] == 'CMDMultiCrop':
-            transform.update(global_size=recipe.image_size,
-                             local_size=recipe.image_size // 2)
+    pipeline = train_pipeline(cfg)
+    find_transform(pipeline, 'CMDMultiCrop').update(
+        global_size=recipe.image_size, local_size=recipe.image_size // 2)
     cfg.train_dataloader = dict(
         batch_size=recipe.batch_size,
         num_workers=recipe.num_workers,

@@ -6,12 +6,11 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 from mmengine.runner import Runner
 from PIL import Image
 from torchvision.transforms import functional as TF
 
-from mmpretrain.registry import MODELS
+from ..apis import build_model
 from ..evaluation.frozen_features import (evaluate_frozen_features,
                                           teacher_features)
 from ..utils.checkpoint_conversion import (build_reference,
@@ -194,10 +193,7 @@ class StudySetting:
     @staticmethod
     def initial_state(cfg: Config) -> Dict[str, torch.Tensor]:
         """State dict of the CMD model after ``init_weights``."""
-        with DefaultScope.overwrite_default_scope('mmpretrain'):
-            model = MODELS.build(cfg.model)
-        model.init_weights()
-        return model.state_dict()
+        return build_model(cfg).state_dict()
 
     @staticmethod
     def train(cfg: Config) -> Dict[str, torch.Tensor]:

@@ -10,7 +10,7 @@ from torch.utils.data import DataLoader
 
 from mmpretrain.registry import HOOKS
 from ...evaluation.functional import weighted_knn_predict
-from ...models.utils.cmd_checkpoint import check_network
+from ...models.utils.cmd_checkpoint import check_network, network_modules
 from ...models.utils.image_features import (as_image_batch, check_feature,
                                             image_features)
 from ...utils.validation import check_int, check_number
@@ -143,13 +143,13 @@ class KNNMonitorHook(Hook):
             tuple: Features ``(N, D)`` and labels ``(N,)`` gathered from all
             ranks on the main process; ``(None, None)`` elsewhere.
         """
-        network = model.teacher if self.network == 'teacher' else model
-        neck = network.neck if self.feature == 'bag' else None
+        backbone, neck = network_modules(model, self.network)
+        neck = neck if self.feature == 'bag' else None
         loader = self.dataloaders[name]
         results: List[Tuple[torch.Tensor, int]] = []
         for data in loader:
             data = model.data_preprocessor(data, False)
-            feats = image_features(network.backbone, neck,
+            feats = image_features(backbone, neck,
                                    as_image_batch(data['inputs']),
                                    self.feature).float().cpu()
             labels = [int(s.gt_label) for s in data['data_samples']]

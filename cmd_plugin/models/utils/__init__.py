@@ -1,5 +1,5 @@
 from .cmd_checkpoint import (NETWORKS, check_weights, checkpoint_layout,
-                             select_network)
+                             network_modules, select_network)
 from .cmd_multi_crop_preprocessor import CMDMultiCropPreprocessor
 from .cmd_pretrained_init import CMDPretrainedInit
 from .image_features import FEATURES, as_image_batch, image_features
@@ -7,5 +7,5 @@ from .image_features import FEATURES, as_image_batch, image_features
 __all__ = [
     'CMDMultiCropPreprocessor', 'CMDPretrainedInit', 'FEATURES', 'NETWORKS',
     'as_image_batch', 'check_weights', 'checkpoint_layout', 'image_features',
-    'select_network'
+    'network_modules', 'select_network'
 ]

@@ -1,13 +1,15 @@
-"""Pick the teacher's or the student's weights out of a CMD checkpoint.
+"""Pick the teacher's or the student's weights out of a CMD checkpoint,
+or its modules out of a CMD model.
 
 The state dict of a :class:`CMD` pre-training model holds the student as
 ``backbone.*``, ``neck.*``, ``head.*`` and the EMA teacher as
 ``teacher.backbone.*``, ``teacher.neck.*``, ``teacher.projector.*``. The
 evaluation models and the linear-probe initialiser load one network's
 backbone (and neck) from it, strictly: a key that does not fit is an error,
-never a silently random layer.
+never a silently random layer. The same split, by attribute, gives a built
+model's networks (:func:`network_modules`).
 """
-from typing import Dict, Mapping, Sequence, Tuple
+from typing import Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
@@ -38,6 +40,25 @@ def check_network(network: str, config_key: str) -> None:
     """
     owner, _, name = config_key.rpartition('.')
     check_choice(owner, name, network, NETWORKS)
+
+
+def network_modules(model: nn.Module,
+                    network: str) -> Tuple[nn.Module, Optional[nn.Module]]:
+    """The backbone and neck of the teacher or the student of a CMD model.
+
+    Args:
+        model (nn.Module): A :class:`CMD` model (not wrapped): the student is
+            ``model.backbone`` / ``model.neck``, the teacher
+            ``model.teacher.backbone`` / ``model.teacher.neck``.
+        network (str): One of :data:`NETWORKS`.
+
+    Returns:
+        tuple[nn.Module, nn.Module | None]: ``(backbone, neck)``; the neck
+        is None for a model without one.
+    """
+    check_network(network, 'network')
+    owner = model.teacher if network == 'teacher' else model
+    return owner.backbone, getattr(owner, 'neck', None)
 
 
 def checkpoint_layout(state_dict: Mapping[str, torch.Tensor]) -> str:
