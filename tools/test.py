@@ -10,12 +10,11 @@ with status 2 (``--debug`` or ``CMD_DEBUG=1`` shows its traceback).
 """
 import argparse
 import os
-import os.path as osp
 
 from mmengine.config import DictAction
+from mmengine.fileio import dump
 
-from cmd_plugin.apis.preflight import load_config, preflight
-from cmd_plugin.engine.runner import build_runner
+from cmd_plugin.apis.training import evaluate_checkpoint
 from cmd_plugin.utils.user_errors import (add_debug_argument,
                                           exit_on_user_error)
 
@@ -43,27 +42,10 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> dict:
     args = parse_args(argv)
     with exit_on_user_error('test.py', args.debug):
-        return test(args)
-
-
-def test(args: argparse.Namespace) -> dict:
-    """Check the config and the paths it names, then test.
-
-    Returns:
-        dict: The metrics.
-    """
-    cfg = load_config(args.config, args.cfg_options)
-    cfg.launcher = args.launcher
-    cfg.work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
-        'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    cfg.load_from = args.checkpoint
-    # A test loads CHECKPOINT only: model init_cfg checkpoints are not read.
-    preflight(cfg, checkpoints={'CHECKPOINT': args.checkpoint},
-              dataloaders=('test_dataloader', ), init_weights=False)
-    runner = build_runner(cfg)
-    metrics = runner.test()
+        metrics = evaluate_checkpoint(args.config, args.checkpoint,
+                                      args.work_dir, args.cfg_options,
+                                      args.launcher)
     if args.out:
-        from mmengine.fileio import dump
         dump({k: float(v) for k, v in metrics.items()}, args.out)
     return metrics
 

@@ -4,9 +4,10 @@ The public API, one place for each idea the tools share:
 :func:`find_transform` (a transform of the training pipeline, through
 dataset wrappers), :func:`build_model` (a config's CMD model, initialised
 or from a checkpoint), :func:`network_modules` and :data:`NETWORKS` (the
-teacher's or the student's backbone and neck). :mod:`.config_checks`
-(``check_config``, ``config_problems``) and :mod:`.preflight` check a
-config before it is built.
+teacher's or the student's backbone and neck), :func:`run_training` and
+:func:`evaluate_checkpoint` (what tools/train.py and tools/test.py run).
+:mod:`.config_checks` (``check_config``, ``config_problems``) and
+:mod:`.preflight` check a config before it is built.
 
 These modules import the components they check or build (``CMD``,
 ``CMDMultiCrop``, ...), so nothing below this package imports it:
@@ -18,9 +19,11 @@ from ..models.utils.cmd_checkpoint import NETWORKS, network_modules
 from .model_loading import NotCMDConfigError, build_model, check_cmd_config
 from .pipeline_lookup import (find_transform, train_pipeline,
                               transform_type_name)
+from .training import evaluate_checkpoint, run_training, training_config
 
 __all__ = [
     'NETWORKS', 'NotCMDConfigError', 'build_model', 'check_cmd_config',
-    'find_transform', 'network_modules', 'train_pipeline',
+    'evaluate_checkpoint', 'find_transform', 'network_modules',
+    'run_training', 'train_pipeline', 'training_config',
     'transform_type_name'
 ]

@@ -14,13 +14,14 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import cmd_plugin  # noqa: F401
+from cmd_plugin.apis.training import evaluate_checkpoint, run_training
 from cmd_plugin.models.utils.backbone_probe import probe_backbone
 from cmd_plugin.utils import load_checkpoint_safely
+from cmd_plugin.utils.user_errors import UserError
 from conftest import write_cub_layout
 from mmpretrain.registry import DATASETS, MODELS
 from reference_metrics import collect_features, expected_metrics
 from tiny_configs import TINY_MODELS, write_tiny_config
-from tool_scripts import load_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCHMARKS = ROOT / 'configs' / 'benchmarks'
@@ -217,7 +218,7 @@ def pretrained(tiny_cub, tmp_path_factory) -> Path:
     """A 1-epoch tiny CMD ViT pre-training checkpoint on the tiny folder."""
     work = tmp_path_factory.mktemp('pretrain')
     config = write_tiny_config(work / 'tiny_cmd.py', 'vit', tiny_cub)
-    load_tool('train').main([str(config), '--work-dir', str(work / 'run')])
+    run_training(str(config), str(work / 'run'))
     checkpoint = work / 'run' / 'epoch_1.pth'
     assert checkpoint.is_file()
     return checkpoint
@@ -257,8 +258,7 @@ def test_feature_protocols_on_the_pretraining_checkpoint(
     tiny = write_tiny_benchmark(tmp_path / f'tiny_{Path(config).stem}.py',
                                 config, noise, TINY_FEATURE_MODELS['vit'])
     work_dir = tmp_path / 'work'
-    metrics = load_tool('test').main(
-        [str(tiny), str(pretrained), '--work-dir', str(work_dir)])
+    metrics = evaluate_checkpoint(str(tiny), str(pretrained), str(work_dir))
     for key in keys:
         assert key in metrics, f'{key} missing from {sorted(metrics)}'
     # the values of the teacher's features, recomputed with plain loops
@@ -284,11 +284,10 @@ def test_retrieval_on_a_mismatched_checkpoint_names_the_keys(
                                           ['arch'], num_layers=3)))
     tiny = write_tiny_benchmark(tmp_path / 'tiny_mismatch.py',
                                 'retrieval_vit-s_cub.py', tiny_cub, deeper)
-    # a user error: one message, exit status 2
-    with pytest.raises(SystemExit) as info:
-        load_tool('test').main([str(tiny), str(pretrained), '--work-dir',
-                                str(tmp_path / 'work')])
-    assert info.value.code == 2
+    # a user error (tools/test.py: one message, exit status 2)
+    with pytest.raises(UserError) as info:
+        evaluate_checkpoint(str(tiny), str(pretrained),
+                            str(tmp_path / 'work'))
     message = str(info.value)
     assert "missing keys 'backbone.layers.2." in message
     assert 'teacher' in message and 'model.backbone' in message
@@ -302,10 +301,8 @@ def test_linear_probe_trains_on_the_frozen_teacher(pretrained, tiny_cub,
     tiny = write_tiny_benchmark(tmp_path / 'tiny_linear.py',
                                 'linear_vit-s_cub.py', tiny_cub, model)
     work_dir = tmp_path / 'work'
-    load_tool('train').main([
-        str(tiny), '--work-dir', str(work_dir), '--cfg-options',
-        f'model.init_cfg.checkpoint={pretrained}'
-    ])
+    run_training(str(tiny), str(work_dir),
+                 {'model.init_cfg.checkpoint': str(pretrained)})
     assert 'CMDPretrained: loaded the backbone from the teacher' in (
         logged_text(work_dir))
 
@@ -320,10 +317,8 @@ def test_linear_probe_trains_on_the_frozen_teacher(pretrained, tiny_cub,
         torch.testing.assert_close(value, teacher[key], msg=key)
     assert linear['head.fc.weight'].shape == (len(TINY_CLASSES), 32)
 
-    metrics = load_tool('test').main([
-        str(tiny), str(work_dir / 'epoch_1.pth'), '--work-dir',
-        str(tmp_path / 'test')
-    ])
+    metrics = evaluate_checkpoint(str(tiny), str(work_dir / 'epoch_1.pth'),
+                                  str(tmp_path / 'test'))
     # the share of the 6 test images the probe's checkpoint gets right
     runner = reference_runner(tiny, work_dir / 'epoch_1.pth',
                            tmp_path / 'reference')

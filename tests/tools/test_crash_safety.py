@@ -1,4 +1,4 @@
-"""Crash-safe training through ``tools/train.py``: iteration checkpoints and
+"""Crash-safe training (``tools/train.py``'s ``run_training``): iteration checkpoints and
 an exact resume from inside an epoch, SIGTERM / SIGINT, a crash with a
 damaged newest checkpoint, a full disk.
 
@@ -18,16 +18,17 @@ import pytest
 import torch
 from mmengine.hooks import Hook
 
+from cmd_plugin.apis.training import run_training, training_config
 from cmd_plugin.engine.runner import build_runner
 from cmd_plugin.utils import atomic_files
 from cmd_plugin.utils.atomic_files import is_temporary
 from cmd_plugin.utils.checkpoint_files import checkpoint_damage
 from cmd_plugin.utils.checkpoint_safety import load_checkpoint_safely
 from cmd_plugin.utils.interrupt import TrainingInterrupted
+from cmd_plugin.utils.user_errors import UserError
 from conftest import write_cub_layout
 from single_thread import one_thread  # noqa: F401  (a fixture)
 from tiny_configs import write_tiny_config
-from tool_scripts import load_tool
 
 MAX_EPOCHS = 2
 ITERS = 8  # 8 training images, batch 2: 4 iterations per epoch
@@ -111,18 +112,15 @@ def setup(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        load_tool('train').main([str(config), '--work-dir', str(straight)])
+        run_training(str(config), str(straight))
     finally:
         torch.set_num_threads(threads)
     assert checkpoints(straight) == ['iter_6.pth', 'iter_8.pth']
     return config, straight
 
 
-def runner_for(config: Path, work_dir: Path, *extra: str):
-    train = load_tool('train')
-    args = train.parse_args([str(config), '--work-dir', str(work_dir),
-                             *extra])
-    return build_runner(train.build_config(args))
+def runner_for(config: Path, work_dir: Path):
+    return build_runner(training_config(str(config), str(work_dir)))
 
 
 @pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
@@ -152,8 +150,7 @@ def test_signal_checkpoints_and_continues_exactly(setup, tmp_path, signum,
     assert (meta['epoch'], meta['iter']) == (1, 5)
 
     logs = log_lengths(work)
-    load_tool('train').main([str(config), '--work-dir', str(work),
-                             '--resume'])
+    run_training(str(config), str(work), resume='auto')
     assert first_logged_iteration(work, logs) == 6  # nothing trained twice
     # the signal's checkpoint went once iter_6 was complete
     assert checkpoints(work) == checkpoints(straight)
@@ -183,8 +180,7 @@ def test_crash_mid_epoch_with_a_damaged_newest_checkpoint(
     monkeypatch.setattr('cmd_plugin.apis.preflight.print_log',
                         lambda message, **kw: warnings.append(message))
     logs = log_lengths(work)
-    load_tool('train').main([str(config), '--work-dir', str(work),
-                             '--resume'])
+    run_training(str(config), str(work), resume='auto')
     assert warnings[0].startswith(
         f'--resume: skipped the checkpoint {work / "iter_6.pth"}: '
         'truncated: ')
@@ -195,7 +191,7 @@ def test_crash_mid_epoch_with_a_damaged_newest_checkpoint(
 
 
 def test_disk_full_keeps_the_previous_checkpoint(setup, tmp_path, one_thread,
-                                                 monkeypatch, capsys):
+                                                 monkeypatch):
     """The second checkpoint finds the disk full. With max_keep_ckpts=1
     mmengine would have deleted iter_3.pth before writing iter_6.pth."""
     config, straight = setup
@@ -212,15 +208,12 @@ def test_disk_full_keeps_the_previous_checkpoint(setup, tmp_path, one_thread,
         write_all(file, data)
 
     monkeypatch.setattr(atomic_files, '_write_all', second_checkpoint_fails)
-    with pytest.raises(SystemExit) as exit_info:
-        load_tool('train').main([
-            str(config), '--work-dir', str(work), '--cfg-options',
-            'default_hooks.checkpoint.max_keep_ckpts=1'
-        ])
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()[-1]
+    keep_one = {'default_hooks.checkpoint.max_keep_ckpts': 1}
+    with pytest.raises(UserError) as error:  # tools/train.py: exit status 2
+        run_training(str(config), str(work), keep_one)
+    err = str(error.value)
     assert err.startswith(
-        f'train.py: error: Could not save the checkpoint iter_6.pth in the '
+        f'Could not save the checkpoint iter_6.pth in the '
         f'work dir {work}: No space left on device. It needs ')
     assert f'The previous checkpoint {work / "iter_3.pth"} is intact' in err
     assert f'{written[1] / 1024:.1f} KiB' in err
@@ -230,9 +223,6 @@ def test_disk_full_keeps_the_previous_checkpoint(setup, tmp_path, one_thread,
     assert not [p for p in work.iterdir() if is_temporary(p.name)]
 
     monkeypatch.setattr(atomic_files, '_write_all', write_all)
-    load_tool('train').main([
-        str(config), '--work-dir', str(work), '--resume', '--cfg-options',
-        'default_hooks.checkpoint.max_keep_ckpts=1'
-    ])
+    run_training(str(config), str(work), keep_one, resume='auto')
     assert checkpoints(work) == ['iter_8.pth']
     assert_same_run(work / 'iter_8.pth', straight / 'iter_8.pth')

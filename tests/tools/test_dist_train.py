@@ -9,10 +9,11 @@ import pytest
 import torch.distributed as dist
 from mmengine.config import Config
 
+from cmd_plugin.engine.runner import setup_cpu_distributed
 from conftest import write_cub_layout
 from single_thread import one_thread  # noqa: F401  (a fixture)
 from test_train import logged_losses
-from tool_scripts import TOOLS, load_tool
+from tool_scripts import TOOLS
 from tiny_configs import write_tiny_config
 
 needs_gloo = pytest.mark.skipif(
@@ -113,4 +114,4 @@ def test_two_processes_match_one_with_double_batch(tmp_path, one_thread):
 ])
 def test_cpu_launch_errors_say_what_to_set(options, message):
     with pytest.raises(ValueError, match=message):
-        load_tool('train').setup_cpu_distributed(Config(options))
+        setup_cpu_distributed(Config(options))

@@ -1,19 +1,20 @@
-"""Tests of tools/make_synthetic_dataset.py."""
+"""Tests of tools/make_synthetic_dataset.py, run as a process."""
+import subprocess
+import sys
 
 import numpy as np
 
 from cmd_plugin.datasets import SyntheticFineGrained
 from mmpretrain.datasets import CustomDataset
-from tool_scripts import load_tool
-
-
+from tool_scripts import TOOLS
 
 
 def test_writes_imagenet_layout_with_the_generated_pixels(tmp_path):
-    load_tool('make_synthetic_dataset').main([
-        '--out', str(tmp_path), '--num-classes', '3', '--num-per-class', '2',
+    subprocess.run([
+        sys.executable, str(TOOLS / 'make_synthetic_dataset.py'), '--out',
+        str(tmp_path), '--num-classes', '3', '--num-per-class', '2',
         '--image-size', '32', '--seed', '5'
-    ])
+    ], check=True, capture_output=True, timeout=300)
     for split in ('train', 'test'):
         files = sorted(p.relative_to(tmp_path / split).as_posix()
                        for p in (tmp_path / split).rglob('*.png'))

@@ -1,14 +1,13 @@
-"""tools/train.py end to end on a generated CUB-layout folder."""
+"""Training (tools/train.py's run_training) end to end on a generated
+CUB-layout folder."""
 import json
 import math
 from pathlib import Path
 
 import pytest
 
+from cmd_plugin.apis.training import run_training
 from tiny_configs import write_tiny_config
-from tool_scripts import load_tool
-
-
 
 
 def logged_losses(work_dir: Path) -> list:
@@ -22,7 +21,7 @@ def logged_losses(work_dir: Path) -> list:
 def test_train_one_epoch(arch, tiny_cub, tmp_path):
     config = write_tiny_config(tmp_path / f'tiny_{arch}.py', arch, tiny_cub)
     work_dir = tmp_path / 'work'
-    load_tool('train').main([str(config), '--work-dir', str(work_dir)])
+    run_training(str(config), str(work_dir))
 
     records = logged_losses(work_dir)
     assert records, 'nothing was logged'
@@ -42,7 +41,7 @@ def test_train_one_epoch_with_the_crops_made_on_the_device(tiny_cub,
         tmp_path / 'tiny_device.py', 'vit', tiny_cub, device_aug=True,
         extra="model['head']['matching'] = 'geometric'")
     work_dir = tmp_path / 'work'
-    load_tool('train').main([str(config), '--work-dir', str(work_dir)])
+    run_training(str(config), str(work_dir))
 
     records = logged_losses(work_dir)
     for key in ('loss_img', 'loss_reg', 'loss_inter'):
@@ -57,7 +56,7 @@ def test_dino_baseline_logs_only_the_image_term(tiny_cub, tmp_path):
     config = write_tiny_config(tmp_path / 'tiny_dino.py', 'vit', tiny_cub,
                                base='dino_vit-s_cub.py')
     work_dir = tmp_path / 'work'
-    load_tool('train').main([str(config), '--work-dir', str(work_dir)])
+    run_training(str(config), str(work_dir))
     records = logged_losses(work_dir)
     assert any('loss_img' in r for r in records)
     assert not any('loss_reg' in r or 'loss_inter' in r for r in records)

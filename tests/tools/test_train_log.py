@@ -1,12 +1,13 @@
-"""A tiny tools/train.py run: what its log shows (and does not)."""
+"""A tiny training run (tools/train.py's run_training): what its log shows
+(and does not)."""
 import re
 from pathlib import Path
 
 import pytest
 import torch
 
+from cmd_plugin.apis.training import run_training
 from tiny_configs import write_tiny_config
-from tool_scripts import load_tool
 
 
 @pytest.fixture(scope='module')
@@ -22,8 +23,7 @@ def tiny_run(tiny_cub, tmp_path_factory) -> Path:
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # far faster on a few shared cores
     try:
-        load_tool('train').main(
-            [str(config), '--work-dir', str(work_dir), '--resume-if-any'])
+        run_training(str(config), str(work_dir), resume_if_any=True)
     finally:
         torch.set_num_threads(threads)
     return work_dir

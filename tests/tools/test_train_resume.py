@@ -1,4 +1,5 @@
-"""``tools/train.py --resume`` continues a run exactly."""
+"""Resuming (``tools/train.py --resume``, ``run_training(resume='auto')``)
+continues a run exactly."""
 import json
 from pathlib import Path
 
@@ -7,10 +8,10 @@ import torch
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
+from cmd_plugin.apis.training import run_training, training_config
 from cmd_plugin.utils.checkpoint_safety import load_checkpoint_safely
 from conftest import write_cub_layout
 from single_thread import one_thread  # noqa: F401  (a fixture)
-from tool_scripts import load_tool
 from tiny_configs import write_tiny_config
 
 MAX_EPOCHS = 4
@@ -74,18 +75,14 @@ def test_resumed_run_ends_with_the_same_weights(four_images, tmp_path,
                                                 one_thread, device_aug):
     """Also with the crops made by CMDMultiCropPreprocessor, which seeds its
     generator from torch's global one batch by batch."""
-    train = load_tool('train')
     config = write_tiny_config(
         tmp_path / 'resume.py', 'vit', four_images, max_epochs=MAX_EPOCHS,
         extra=SCHEDULES, device_aug=device_aug)
     straight, split = tmp_path / 'straight', tmp_path / 'split'
-    train.main([str(config), '--work-dir', str(straight)])
+    run_training(str(config), str(straight))
 
     # The same run, configured for 4 epochs, ended after epoch 2 ...
-    first = Runner.from_cfg(
-        train.build_config(
-            train.parse_args([str(config), '--work-dir',
-                              str(split)])))
+    first = Runner.from_cfg(training_config(str(config), str(split)))
     first.register_hook(StopAfterEpoch(STOP_EPOCH))
     first.train()
     assert first.epoch == STOP_EPOCH
@@ -95,7 +92,7 @@ def test_resumed_run_ends_with_the_same_weights(four_images, tmp_path,
     # so read only the lines the resumed run added.
     logs_before = {p: len(p.read_text().splitlines())
                    for p in split.glob('*/vis_data/scalars.json')}
-    train.main([str(config), '--work-dir', str(split), '--resume'])
+    run_training(str(config), str(split), resume='auto')
     resumed = [
         json.loads(line)
         for p in sorted(split.glob('*/vis_data/scalars.json'))
