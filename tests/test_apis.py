@@ -44,6 +44,8 @@ def test_a_missing_transform_names_the_pipelines_searched():
     with pytest.raises(ConfigError, match=r'train_dataloader\.dataset: no '
                        'pipeline found'):
         find_transform(loader(dict(type='CUB')), 'CMDMultiCrop')
+    assert find_transform(dict(model=dict()), 'CMDMultiCrop',
+                          required=False) is None
 
 
 def test_two_matches_are_an_error_naming_both():

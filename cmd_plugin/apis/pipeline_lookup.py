@@ -46,19 +46,15 @@ def _pipelines(dataset: Any, key: str) -> Iterator[Tuple[str, Sequence]]:
 
 
 def _train_pipelines(cfg: Any) -> List[Tuple[str, Sequence]]:
-    """``(key path, pipeline)`` of every pipeline of the training dataset.
-
-    Raises:
-        ConfigError: There is none.
-    """
+    """``(key path, pipeline)`` of every pipeline of the training dataset."""
     loader = cfg.get('train_dataloader') or {}
-    pipelines = list(_pipelines(loader.get('dataset'), TRAIN_DATASET_KEY))
-    if not pipelines:
-        raise ConfigError(
-            f'{TRAIN_DATASET_KEY}: no pipeline found (looked through the '
-            f'{" and ".join(WRAPPED_DATASET_KEYS)} keys of dataset wrappers '
-            'too).')
-    return pipelines
+    return list(_pipelines(loader.get('dataset'), TRAIN_DATASET_KEY))
+
+
+def _no_pipeline_error() -> ConfigError:
+    return ConfigError(
+        f'{TRAIN_DATASET_KEY}: no pipeline found (looked through the '
+        f'{" and ".join(WRAPPED_DATASET_KEYS)} keys of dataset wrappers too).')
 
 
 def train_pipeline(cfg: Any) -> list:
@@ -75,6 +71,8 @@ def train_pipeline(cfg: Any) -> list:
             (e.g. a ``ConcatDataset``); the message names their keys.
     """
     pipelines = _train_pipelines(cfg)
+    if not pipelines:
+        raise _no_pipeline_error()
     if len(pipelines) > 1:
         raise ConfigError(
             f'{TRAIN_DATASET_KEY}: {len(pipelines)} pipelines '
@@ -98,24 +96,28 @@ def find_transform(cfg_or_pipeline: Any,
             pipeline (a list of transform configs).
         name (str): The transform's registered name without a scope, e.g.
             ``'CMDMultiCrop'``.
-        required (bool): Raise when there is none; else return None.
-            Defaults to True.
+        required (bool): Raise when there is none (or no training
+            pipeline at all); else return None. Defaults to True.
 
     Returns:
         dict | None: The transform's config itself (changing it changes the
         config), or None when there is none and not ``required``.
 
     Raises:
-        ConfigError: There is no such transform (and ``required``), more
-            than one (changing or reading one of several would silently
-            disagree with the others), or no pipeline at all; the message
-            names the config keys searched or found.
+        ConfigError: There is no such transform or no pipeline (and
+            ``required``), or more than one such transform (changing or
+            reading one of several would silently disagree with the
+            others); the message names the config keys searched or found.
     """
     if isinstance(cfg_or_pipeline, (list, tuple)):
         pipelines: List[Tuple[str, Sequence]] = [('pipeline',
                                                   cfg_or_pipeline)]
     else:
         pipelines = _train_pipelines(cfg_or_pipeline)
+        if not pipelines:
+            if required:
+                raise _no_pipeline_error()
+            return None
     found = [(f'{key}[{i}]', transform) for key, pipeline in pipelines
              for i, transform in enumerate(pipeline)
              if isinstance(transform, Mapping)
