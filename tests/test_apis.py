@@ -6,6 +6,7 @@ from cmd_checkpoints import TINY_HEAD, TINY_NECK, TINY_VIT, save_cmd_checkpoint
 from cmd_plugin.apis import (NETWORKS, NotCMDConfigError, build_model,
                              find_transform, network_modules, train_pipeline)
 from cmd_plugin.models.utils.cmd_checkpoint import CheckpointMismatchError
+from cmd_plugin.utils.user_errors import UserError
 from cmd_plugin.utils.validation import ConfigError
 
 CROP = dict(type='mmpretrain.CMDMultiCrop', global_size=32, num_local=2,
@@ -98,7 +99,8 @@ def test_build_model_errors_name_the_problem(tmp_path):
     with pytest.raises(NotCMDConfigError,
                        match="model.type is 'ImageClassifier', not CMD"):
         build_model(dict(model=dict(type='ImageClassifier')))
-    with pytest.raises(Exception, match='does not exist'):
+    with pytest.raises(UserError, match=r"checkpoint: checkpoint file "
+                       r".*missing\.pth' does not exist"):
         build_model(TINY_CMD, str(tmp_path / 'missing.pth'))
     path = tmp_path / 'cmd.pth'
     save_cmd_checkpoint(path)

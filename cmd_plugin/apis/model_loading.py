@@ -78,8 +78,8 @@ def build_model(cfg: Any, checkpoint: Optional[str] = None) -> CMD:
         model.init_weights()
     else:
         check_checkpoint(checkpoint, 'checkpoint')
-        loaded = CheckpointLoader.load_checkpoint(checkpoint,
-                                                  map_location='cpu')
+        loaded = CheckpointLoader.load_checkpoint(
+            checkpoint, map_location='cpu', logger='silent')
         state_dict = loaded.get('state_dict', loaded)
         model.load_state_dict(check_weights(
             model, state_dict, checkpoint,

@@ -1,6 +1,6 @@
-"""Crash-safe training (``tools/train.py``'s ``run_training``): iteration checkpoints and
-an exact resume from inside an epoch, SIGTERM / SIGINT, a crash with a
-damaged newest checkpoint, a full disk.
+"""Crash-safe training (``run_training``, what ``tools/train.py`` runs):
+iteration checkpoints and an exact resume from inside an epoch, SIGTERM /
+SIGINT, a crash with a damaged newest checkpoint, a full disk.
 
 Every run trains the same tiny ViT for 2 epochs of 4 iterations with
 iteration checkpoints every 3 iterations (``iter_3``, ``iter_6`` and, as
