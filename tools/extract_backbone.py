@@ -17,11 +17,9 @@ from pathlib import Path
 
 import torch
 
+from cmd_plugin.apis import NETWORKS
 from cmd_plugin.apis.preflight import check_checkpoint
-from cmd_plugin.models.utils.cmd_checkpoint import (NETWORKS,
-                                                    checkpoint_layout,
-                                                    select_network)
-from cmd_plugin.utils.checkpoint_conversion import make_checkpoint
+from cmd_plugin.models.utils.cmd_checkpoint import backbone_checkpoint
 from cmd_plugin.utils.checkpoint_safety import load_checkpoint_safely
 from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
                                           exit_on_user_error)
@@ -40,45 +38,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def extract_backbone(checkpoint: dict, network: str, source: str) -> dict:
-    """Build the backbone-only checkpoint.
-
-    Args:
-        checkpoint (dict): A loaded mmengine checkpoint (or bare state dict).
-        network (str): ``'teacher'`` or ``'student'``.
-        source (str): Name of the source file, kept in ``meta``.
-
-    Returns:
-        dict: ``{'state_dict': backbone weights, 'meta': provenance}``.
-    """
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    if checkpoint_layout(state_dict) == 'backbone':
-        raise ValueError(
-            f'{source} has no backbone.* or teacher.backbone.* keys (its '
-            f'top-level names are '
-            f'{sorted({k.split(".")[0] for k in state_dict})}); it is not '
-            'a CMD (or other model) checkpoint.')
-    weights, _ = select_network(state_dict, network, ['backbone'],
-                                '--network')
-    weights = {k[len('backbone.'):]: v for k, v in weights.items()}
-    meta = dict(source=source, network=network, key_prefix='',
-                converter='tools/extract_backbone.py')
-    source_meta = checkpoint.get('meta')
-    if isinstance(source_meta, dict):
-        meta.update({key: source_meta[key] for key in ('epoch', 'iter')
-                     if isinstance(source_meta.get(key), int)})
-    return make_checkpoint(weights, meta)
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
     with exit_on_user_error(
             'extract_backbone.py', args.debug,
             errors=(UserError, pickle.UnpicklingError, ValueError)):
         check_checkpoint(args.checkpoint, 'CHECKPOINT')
-        checkpoint = extract_backbone(
+        checkpoint = backbone_checkpoint(
             load_checkpoint_safely(args.checkpoint), args.network,
-            Path(args.checkpoint).name)
+            Path(args.checkpoint).name, '--network')
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, out)

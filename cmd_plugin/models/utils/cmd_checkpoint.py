@@ -14,7 +14,8 @@ from typing import Dict, Mapping, Optional, Sequence, Tuple
 import torch
 from torch import nn
 
-from cmd_plugin.utils.checkpoint_conversion import match_reference
+from cmd_plugin.utils.checkpoint_conversion import (make_checkpoint,
+                                                    match_reference)
 from cmd_plugin.utils.user_errors import UserError
 from cmd_plugin.utils.validation import check_choice
 
@@ -160,3 +161,52 @@ def check_weights(module: nn.Module, weights: Mapping[str, torch.Tensor],
             f'{type(module).__name__} cannot load {source}: {err} {hint}'
         ) from err
 
+
+
+def backbone_checkpoint(checkpoint: Mapping,
+                        network: str,
+                        source: str,
+                        config_key: str = 'network') -> dict:
+    """One network's backbone of a checkpoint, as a checkpoint of its own.
+
+    The layout of ``tools/convert_pretrained.py``: the backbone's own keys
+    (no ``backbone.`` prefix), loadable with
+    ``init_cfg=dict(type='CMDPretrained', checkpoint=...)``, a backbone's
+    ``init_cfg=dict(type='Pretrained', ...)`` or as the checkpoint of a
+    ``CMDFeatureExtractor`` config.
+
+    Args:
+        checkpoint (Mapping): A loaded mmengine checkpoint (or a bare state
+            dict) of a CMD model (or another model with ``backbone.*``
+            keys, read as the student).
+        network (str): ``'teacher'`` or ``'student'``.
+        source (str): Name of the source file, kept in ``meta``.
+        config_key (str): What sets ``network``, named in errors. Defaults
+            to ``'network'``.
+
+    Returns:
+        dict: ``{'state_dict': backbone weights, 'meta': provenance}``; the
+        meta has the source's ``epoch`` and ``iter`` when it has them.
+
+    Raises:
+        ValueError: The checkpoint has neither ``backbone.*`` nor
+            ``teacher.backbone.*`` keys.
+        CheckpointMismatchError: It has no weights of ``network``.
+    """
+    state_dict = checkpoint.get('state_dict', checkpoint)
+    if checkpoint_layout(state_dict) == 'backbone':
+        raise ValueError(
+            f'{source} has no backbone.* or teacher.backbone.* keys (its '
+            f'top-level names are '
+            f'{sorted({k.split(".")[0] for k in state_dict})}); it is not '
+            'a CMD (or other model) checkpoint.')
+    weights, _ = select_network(state_dict, network, ['backbone'],
+                                config_key)
+    weights = {k[len('backbone.'):]: v for k, v in weights.items()}
+    meta = dict(source=source, network=network, key_prefix='',
+                converter='tools/extract_backbone.py')
+    source_meta = checkpoint.get('meta')
+    if isinstance(source_meta, dict):
+        meta.update({key: source_meta[key] for key in ('epoch', 'iter')
+                     if isinstance(source_meta.get(key), int)})
+    return make_checkpoint(weights, meta)
