@@ -9,14 +9,12 @@ checked before anything is built; a user error prints one message and exits
 with status 2 (``--debug`` or ``CMD_DEBUG=1`` shows its traceback).
 """
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.fileio import dump
 
-from cmd_plugin.apis.training import evaluate_checkpoint
-from cmd_plugin.utils.user_errors import (add_debug_argument,
-                                          exit_on_user_error)
+from cmd_plugin.apis.training import (add_run_arguments, evaluate_checkpoint,
+                                      parse_run_arguments)
+from cmd_plugin.utils.user_errors import exit_on_user_error
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -26,17 +24,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help='checkpoint file')
     parser.add_argument('--work-dir', help='where logs and metrics go')
     parser.add_argument('--out', help='dump the metrics to this json file')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, e.g. '
-        'test_dataloader.dataset.data_root=data/CUB_200_2011')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm',
-                                               'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    add_debug_argument(parser)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_run_arguments(parser,
+                      'test_dataloader.dataset.data_root=data/CUB_200_2011')
+    return parse_run_arguments(parser, argv)
 
 
 def main(argv=None) -> dict:

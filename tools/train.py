@@ -21,15 +21,12 @@ and skips a truncated or corrupt one with a warning; SIGTERM or SIGINT
 status 128 + the signal (143, 130); a second one stops at once.
 """
 import argparse
-import os
 import sys
 
-from mmengine.config import DictAction
-
-from cmd_plugin.apis.training import RESUME_LATEST, run_training
+from cmd_plugin.apis.training import (RESUME_LATEST, add_run_arguments,
+                                      parse_run_arguments, run_training)
 from cmd_plugin.utils.interrupt import TrainingInterrupted
-from cmd_plugin.utils.user_errors import (add_debug_argument,
-                                          exit_on_user_error)
+from cmd_plugin.utils.user_errors import exit_on_user_error
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,17 +51,9 @@ def parse_args(argv=None) -> argparse.Namespace:
                         'auto_scale_lr.base_batch_size')
     parser.add_argument('--no-validate', action='store_true',
                         help='skip validation during training')
-    parser.add_argument(
-        '--cfg-options', nargs='+', action=DictAction,
-        help='override config entries, e.g. '
-        'train_dataloader.batch_size=32 model.head.matching=geometric')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm',
-                                               'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    add_debug_argument(parser)
-    args = parser.parse_args(argv)
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_run_arguments(
+        parser, 'train_dataloader.batch_size=32 model.head.matching=geometric')
+    return parse_run_arguments(parser, argv)
 
 
 def main(argv=None) -> None:

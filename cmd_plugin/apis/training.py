@@ -6,18 +6,54 @@ a problem raises a :class:`~cmd_plugin.utils.user_errors.UserError` that
 lists every one, before anything is built or any work dir is made. The
 arguments mirror the tools' flags, whose names the messages use.
 """
+import argparse
+import os
 import os.path as osp
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 import torch
-from mmengine.config import Config
+from mmengine.config import Config, DictAction
 
 from ..engine.runner import build_runner, setup_cpu_distributed
+from ..utils.user_errors import add_debug_argument
 from ..utils.validation import ConfigError
 from .preflight import latest_checkpoint, load_config, preflight
 
 #: ``resume`` value: the newest complete checkpoint of the work dir.
 RESUME_LATEST = 'auto'
+#: How the processes of a run are started (mmengine's launchers).
+LAUNCHERS = ('none', 'pytorch', 'slurm', 'mpi')
+
+
+def add_run_arguments(parser: argparse.ArgumentParser,
+                      cfg_options_example: str) -> None:
+    """Add the flags tools/train.py and tools/test.py share.
+
+    ``--cfg-options``, ``--launcher``, ``--local-rank`` (torch.distributed's
+    older launcher passes it) and ``--debug``. Parse with
+    :func:`parse_run_arguments`.
+
+    Args:
+        parser (ArgumentParser): The tool's parser.
+        cfg_options_example (str): Overrides shown in ``--cfg-options``'s
+            help.
+    """
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
+                        help='override config entries, e.g. '
+                        f'{cfg_options_example}')
+    parser.add_argument('--launcher', choices=LAUNCHERS, default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_debug_argument(parser)
+
+
+def parse_run_arguments(parser: argparse.ArgumentParser,
+                        argv: Optional[Sequence[str]] = None
+                        ) -> argparse.Namespace:
+    """Parse ``argv`` and set ``LOCAL_RANK`` from ``--local-rank`` unless
+    the environment has it (torchrun sets it)."""
+    args = parser.parse_args(argv)
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
 
 
 def _work_dir(cfg: Config, config: str, work_dir: Optional[str]) -> str:
@@ -51,8 +87,7 @@ def training_config(config: str,
         auto_scale_lr (bool): Scale the lr by the total batch size.
             Defaults to False.
         validate (bool): Keep the config's validation. Defaults to True.
-        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or
-            ``'mpi'``. Defaults to ``'none'``.
+        launcher (str): One of :data:`LAUNCHERS`. Defaults to ``'none'``.
 
     Returns:
         Config: The config to build the runner from.
