@@ -2,34 +2,37 @@
 
     python tools/demo.py [--work-dir work_dirs/demo]      (or: make demo)
 
-Six steps, each a run of the project's own tools on the configs in
+Eight steps, each a run of the project's own tools on the configs in
 ``configs/demo/``:
 
 1. pre-train CMD  (``tools/train.py``)
 2. pre-train DINO (the same code with the MIL and region terms off)
-3. evaluate the random initialisation (the floor of the table)
-4. evaluate DINO
-5. evaluate CMD
-6. write ``<work dir>/report.md`` with the table, the loss curves and MIL /
-   cls-attention heatmaps of a few test images
+3. train the supervised reference (the same backbone, iterations and
+   crops, with the labels: the ceiling of the table)
+4. evaluate the random initialisation (the floor of the table)
+5. evaluate DINO
+6. evaluate CMD
+7. evaluate the supervised reference
+8. write ``<work dir>/report.md`` (a verdict, the table, where the MIL
+   weights look, the training curves) and ``<work dir>/summary.json``
 
-Evaluating a checkpoint means: k-NN top-1 and leave-one-out retrieval
-(Rank-1, mAP) of the frozen teacher's cls token (``tools/test.py`` with
-``CMDFeatureExtractor`` on ``LabelledSplits``), and a linear probe on it
-(``tools/train.py`` then ``tools/test.py``: an mmpretrain
-``ImageClassifier`` whose frozen backbone comes from the checkpoint through
-``CMDPretrained``).
+Evaluating a checkpoint is one ``tools/test.py`` run of
+``CMDFeatureExtractor`` on ``LabelledSplits``: the frozen backbone's
+average-pooled features of the train and test splits give weighted k-NN
+top-1 and a linear probe (train split fitted, test split scored) and
+leave-one-out retrieval within the test split (Rank-1, mAP).
 
 Every step writes a log under ``<work dir>/logs/``; a failing step stops the
 demo with its name and log. An action whose output file exists (a
 checkpoint, a metrics json) and is newer than its inputs is not redone, so
 re-running after a failure or an interruption resumes: finished steps are
-reused and an interrupted pre-training resumes from its last epoch.
+reused and an interrupted training resumes from its last epoch.
 """
 import argparse
 import functools
 import importlib.util
 import json
+import math
 import os
 import platform
 import re
@@ -38,13 +41,20 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, TextIO, Tuple
+from typing import Dict, List, Optional, Sequence, TextIO
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG_DIR = ROOT / 'configs' / 'demo'
-PRETRAINED = ('dino', 'cmd')
-METHODS = ('random', 'dino', 'cmd')  # rows of the table, in order
-LABELS = {'random': 'random init', 'dino': 'DINO', 'cmd': 'CMD'}
+TRAINED = ('cmd', 'dino', 'supervised')  # in the order they train
+METHODS = ('random', 'dino', 'cmd', 'supervised')  # rows of the table
+LABELS = {'random': 'random init', 'dino': 'DINO', 'cmd': 'CMD',
+          'supervised': 'supervised (labels)'}
+#: summary.json field -> metric key of ``tools/test.py --out``.
+METRIC_KEYS = {'knn_top1': 'knn/top1', 'rank1': 'retrieval/loo/rank1',
+               'map': 'retrieval/loo/mAP', 'linear_top1': 'linear/top1'}
+#: Seconds each step takes on an idle 2-core CPU (the ETA's estimates).
+ESTIMATES_S = {'cmd': 180, 'dino': 150, 'supervised': 60, 'evaluate': 20,
+               'report': 20}
 HEARTBEAT_S = 30
 # the last "Epoch(train) [2][15/31]" of an mmengine log
 _PROGRESS = re.compile(
@@ -114,45 +124,41 @@ class DemoPlan:
 
     Attributes:
         work_dir (Path): Everything is written under it.
-        pretrain_configs (dict[str, Path]): ``'cmd'`` and ``'dino'``
-            pre-training configs (``'cmd'`` also builds the random init).
-        knn_config (Path): k-NN / retrieval config (``CMDFeatureExtractor``
-            on ``LabelledSplits``).
-        linear_config (Path): Linear-probe config (``ImageClassifier`` with
-            a ``CMDPretrained`` init).
+        train_configs (dict[str, Path]): ``'cmd'`` and ``'dino'``
+            pre-training and ``'supervised'`` training configs (``'cmd'``
+            also builds the random init).
+        eval_config (Path): k-NN / linear probe / retrieval config
+            (``CMDFeatureExtractor`` on ``LabelledSplits``).
     """
     work_dir: Path
-    pretrain_configs: Dict[str, Path] = field(default_factory=lambda: {
-        'cmd': CONFIG_DIR / 'cmd_vit-mini_synthetic.py',
-        'dino': CONFIG_DIR / 'dino_vit-mini_synthetic.py',
+    train_configs: Dict[str, Path] = field(default_factory=lambda: {
+        'cmd': CONFIG_DIR / 'cmd_resnet-mini_synthetic.py',
+        'dino': CONFIG_DIR / 'dino_resnet-mini_synthetic.py',
+        'supervised': CONFIG_DIR / 'supervised_resnet-mini_synthetic.py',
     })
-    knn_config: Path = CONFIG_DIR / 'knn-retrieval_vit-mini_synthetic.py'
-    linear_config: Path = CONFIG_DIR / 'linear_vit-mini_synthetic.py'
+    eval_config: Path = CONFIG_DIR / 'eval_resnet-mini_synthetic.py'
 
-    def pretrain_dir(self, method: str) -> Path:
-        return self.work_dir / f'pretrain_{method}'
+    def train_dir(self, method: str) -> Path:
+        return self.work_dir / f'train_{method}'
 
     def checkpoint(self, method: str) -> Path:
         """The checkpoint evaluated for ``method`` (one of :data:`METHODS`)."""
         if method == 'random':
             return self.work_dir / 'random_init' / 'init.pth'
-        epochs = max_epochs(self.pretrain_configs[method])
-        return self.pretrain_dir(method) / f'epoch_{epochs}.pth'
+        epochs = max_epochs(self.train_configs[method])
+        return self.train_dir(method) / f'epoch_{epochs}.pth'
 
-    def linear_dir(self, method: str) -> Path:
-        return self.work_dir / 'eval' / f'linear_{method}'
-
-    def linear_checkpoint(self, method: str) -> Path:
-        epochs = max_epochs(self.linear_config)
-        return self.linear_dir(method) / f'epoch_{epochs}.pth'
-
-    def metrics(self, method: str, kind: str) -> Path:
-        """Metrics json of ``kind`` ``'knn_retrieval'`` or ``'linear'``."""
-        return self.work_dir / 'eval' / f'{method}_{kind}.json'
+    def metrics(self, method: str) -> Path:
+        """The metrics json of ``method``'s evaluation."""
+        return self.work_dir / 'eval' / f'{method}.json'
 
     @property
     def report(self) -> Path:
         return self.work_dir / 'report.md'
+
+    @property
+    def summary(self) -> Path:
+        return self.work_dir / 'summary.json'
 
     @property
     def timings(self) -> Path:
@@ -160,7 +166,6 @@ class DemoPlan:
         return self.work_dir / 'timings.json'
 
 
-@functools.lru_cache(maxsize=None)
 def max_epochs(config: Path) -> int:
     """``train_cfg.max_epochs`` of a config (read once, without importing
     its custom modules)."""
@@ -204,7 +209,7 @@ def save_initial_checkpoint(config: Path, path: Path, seed: int = 0) -> None:
 
 def build_steps(plan: DemoPlan,
                 python_exe: str = sys.executable) -> List[Step]:
-    """The demo's six steps for ``plan``.
+    """The demo's eight steps for ``plan``.
 
     Args:
         plan (DemoPlan): Configs and output locations.
@@ -212,61 +217,47 @@ def build_steps(plan: DemoPlan,
             this one.
 
     Returns:
-        list[Step]: Pre-train CMD and DINO, evaluate random / DINO / CMD,
-        write the report.
+        list[Step]: Train CMD, DINO and the supervised reference, evaluate
+        random / DINO / CMD / supervised, write the report.
     """
     tools = ROOT / 'tools'
-    steps = []
-    for method in ('cmd', 'dino'):
-        steps.append(Step(f'pretrain {method}', [
-            Action(plan.checkpoint(method), command=[
-                python_exe, str(tools / 'train.py'),
-                str(plan.pretrain_configs[method]), '--work-dir',
-                str(plan.pretrain_dir(method)), '--resume'
-            ])
-        ], estimate_s=170 if method == 'cmd' else 140))
+    steps = [
+        Step(f'{"pretrain" if method != "supervised" else "train"} {method}',
+             [Action(plan.checkpoint(method), command=[
+                 python_exe, str(tools / 'train.py'),
+                 str(plan.train_configs[method]), '--work-dir',
+                 str(plan.train_dir(method)), '--resume-if-any'])],
+             estimate_s=ESTIMATES_S[method]) for method in TRAINED
+    ]
     for method in METHODS:
         checkpoint = plan.checkpoint(method)
         actions = []
         if method == 'random':
             actions.append(Action(checkpoint, command=[
                 python_exe, str(tools / 'demo.py'), 'save-init',
-                str(plan.pretrain_configs['cmd']), str(checkpoint)
+                str(plan.train_configs['cmd']), str(checkpoint)
             ]))
-        knn = plan.metrics(method, 'knn_retrieval')
-        linear = plan.metrics(method, 'linear')
-        actions += [
-            Action(knn, inputs=[checkpoint], command=[
-                python_exe, str(tools / 'test.py'), str(plan.knn_config),
-                str(checkpoint), '--work-dir',
-                str(plan.work_dir / 'eval' / f'knn_retrieval_{method}'),
-                '--out', str(knn)
-            ]),
-            Action(plan.linear_checkpoint(method), inputs=[checkpoint],
-                   command=[
-                       python_exe, str(tools / 'train.py'),
-                       str(plan.linear_config), '--work-dir',
-                       str(plan.linear_dir(method)), '--cfg-options',
-                       f'model.init_cfg.checkpoint={checkpoint}'
-                   ]),
-            Action(linear, inputs=[plan.linear_checkpoint(method)], command=[
-                python_exe, str(tools / 'test.py'), str(plan.linear_config),
-                str(plan.linear_checkpoint(method)), '--work-dir',
-                str(plan.linear_dir(method)), '--out', str(linear)
-            ]),
-        ]
+        # a classifier's checkpoint holds one network, read as the student
+        network = 'student' if method == 'supervised' else 'teacher'
+        actions.append(Action(plan.metrics(method), inputs=[checkpoint],
+                              command=[
+                                  python_exe, str(tools / 'test.py'),
+                                  str(plan.eval_config), str(checkpoint),
+                                  '--work-dir',
+                                  str(plan.work_dir / 'eval' / method),
+                                  '--out', str(plan.metrics(method)),
+                                  '--cfg-options', f'model.network={network}'
+                              ]))
         steps.append(Step(f'evaluate {LABELS[method]}', actions,
-                          estimate_s=50))
-    report_inputs = [plan.checkpoint(m) for m in PRETRAINED] + [
-        plan.metrics(m, k) for m in METHODS
-        for k in ('knn_retrieval', 'linear')
-    ]
+                          estimate_s=ESTIMATES_S['evaluate']))
+    report_inputs = [plan.checkpoint(m) for m in TRAINED] + [
+        plan.metrics(m) for m in METHODS]
     steps.append(Step('write report', [
-        Action(plan.report, inputs=report_inputs, command=[
+        Action(plan.summary, inputs=report_inputs, command=[
             python_exe, str(tools / 'demo.py'), '--work-dir',
             str(plan.work_dir), 'report'
         ])
-    ], estimate_s=30))
+    ], estimate_s=ESTIMATES_S['report']))
     return steps
 
 
@@ -390,128 +381,156 @@ def run_steps(steps: Sequence[Step],
 # --------------------------------------------------------------- the report
 
 
-def _read_json(path: Path) -> Dict[str, float]:
+def _read_json(path: Path) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def read_scalars(pretrain_dir: Path) -> List[dict]:
-    """The training records of a run's ``vis_data/scalars.json`` files.
+def learned(summary: dict, method: str) -> bool:
+    """Whether ``method``'s k-NN top-1 and Rank-1 are both at least twice
+    chance and at least 10 points above the untrained network's."""
+    untrained, scores = summary['random'], summary[method]
+    return all(
+        scores[key] is not None and scores[key] >= 2 * summary['chance']
+        and scores[key] >= untrained[key] + 10 for key in ('knn_top1', 'rank1'))
 
-    A resumed run writes a new timestamped folder; records of all folders
-    are merged by ``step`` (the latest folder wins).
+
+def verdict(summary: dict) -> str:
+    """The report's opening sentences, computed from ``summary``.
+
+    Says which self-supervised methods learned (:func:`learned`), by how
+    much, how CMD compares with DINO, whether CMD's MIL weights found the
+    key parts and what the supervised reference reaches.
 
     Args:
-        pretrain_dir (Path): The run's work dir.
+        summary (dict): As written to ``summary.json`` (values in %).
 
     Returns:
-        list[dict]: Records with a loss, sorted by ``step``.
+        str: One paragraph.
     """
-    records = {}
-    for path in sorted(pretrain_dir.glob('*/vis_data/scalars.json')):
-        for line in path.read_text().splitlines():
-            record = json.loads(line)
-            if 'loss' in record and 'step' in record:
-                records[record['step']] = record
-    return [records[step] for step in sorted(records)]
+    ssl = [m for m in ('dino', 'cmd') if learned(summary, m)]
+    names = ' and '.join(LABELS[m] for m in ssl)
+    if len(ssl) == 2:
+        head = 'Both DINO and CMD learned features that tell the classes apart'
+    elif ssl:
+        head = (f'Only {names} learned features that tell the classes apart '
+                f'(the other stayed within 10 points of the untrained '
+                'network or below twice chance)')
+    else:
+        head = ('Neither DINO nor CMD learned features that tell the classes '
+                'apart (k-NN top-1 and Rank-1 need twice chance and 10 points '
+                'over the untrained network)')
+    numbers = ', '.join(
+        f'{LABELS[m]} {summary[m]["knn_top1"]:.1f} / {summary[m]["rank1"]:.1f}'
+        for m in ('random', 'dino', 'cmd'))
+    text = (f'{head}: k-NN top-1 / Rank-1 {numbers} % (chance '
+            f'{summary["chance"]:.1f} %). ')
+    gaps = {key: summary['cmd'][key] - summary['dino'][key]
+            for key in ('knn_top1', 'rank1')}
+    numbers = (f'{gaps["knn_top1"]:+.1f} k-NN top-1 and {gaps["rank1"]:+.1f} '
+               'Rank-1 points (one seed)')
+    if all(abs(gap) < 1 for gap in gaps.values()):
+        text += f'CMD and DINO are level: {numbers}. '
+    elif min(gaps.values()) >= 0:
+        text += f'CMD is ahead of DINO by {numbers}. '
+    elif max(gaps.values()) <= 0:
+        text += f'CMD is behind DINO by {numbers}. '
+    else:
+        text += f'CMD against DINO is mixed: {numbers}. '
+    share = summary['cmd']['key_part_share']
+    uniform = summary['uniform_key_part_share']
+    if share is not None:
+        ratio = share / uniform
+        found = ('found the key parts' if ratio >= 2 else
+                 'lean towards the key parts' if ratio >= 1.25 else
+                 'did not find the key parts')
+        text += (f"CMD's MIL weights {found}: {share:.1f} % of their mass "
+                 f"lies on the parts' boxes, {ratio:.1f}x the {uniform:.1f} % "
+                 'of a uniform map. ')
+    ceiling = summary['supervised']
+    text += (f'The supervised reference (same backbone and iterations, with '
+             f'labels) reaches {ceiling["knn_top1"]:.1f} / '
+             f'{ceiling["rank1"]:.1f}.')
+    return text
 
 
-def plot_losses(runs: Dict[str, List[dict]], path: Path) -> Path:
-    """Plot each run's loss terms against the iteration.
+def test_images(plan: DemoPlan):
+    """The evaluation's test split, generated without a pipeline."""
+    from mmengine.config import Config
+    from mmengine.registry import DefaultScope
+
+    import cmd_plugin  # noqa: F401
+    from mmpretrain.registry import DATASETS
+    cfg = Config.fromfile(str(plan.eval_config))
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        return DATASETS.build(
+            dict(cfg.test_dataloader.dataset.test, pipeline=[]))
+
+
+def where_networks_look(plan: DemoPlan, dataset, indices: Sequence[int]):
+    """Teacher maps of the random init, DINO and CMD on test images.
 
     Args:
-        runs (dict[str, list[dict]]): Method -> :func:`read_scalars`.
-        path (Path): The PNG to write.
+        plan (DemoPlan): The demo plan (checkpoints must exist).
+        dataset (SyntheticFineGrained): The test split, no pipeline.
+        indices (Sequence[int]): The images.
 
     Returns:
-        Path: ``path``.
-    """
-    import matplotlib
-    matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for method, records in runs.items():
-        steps = [r['step'] for r in records]
-        axes[0].plot(steps, [r.get('loss_img', float('nan')) for r in records],
-                     label=f'{LABELS[method]}: loss_img')
-        for key in ('loss_reg', 'loss_inter'):
-            if any(key in r for r in records):
-                axes[1].plot(steps,
-                             [r.get(key, float('nan')) for r in records],
-                             label=f'{LABELS[method]}: {key}')
-    axes[0].set_title('image-level term (both methods)', fontsize=10)
-    axes[1].set_title('region and inter-level terms (CMD only)', fontsize=10)
-    for ax in axes:
-        ax.set_xlabel('iteration')
-        ax.set_ylabel('loss')
-        if ax.get_legend_handles_labels()[0]:
-            ax.legend(fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def key_part_masks(dataset, indices: Sequence[int]):
-    """Render test images and the union of their key parts' boxes.
-
-    Args:
-        dataset (SyntheticFineGrained): The test split (no pipeline).
-        indices (Sequence[int]): Images to render.
-
-    Returns:
-        tuple[np.ndarray, Tensor]: ``(B, H, W, 3)`` uint8 BGR images and
-        ``(B, H, W)`` bool masks.
+        tuple: RGB images ``(B, H, W, 3)``, their key-part boxes, and per
+        method (``'random'``, ``'dino'``, ``'cmd'``) the
+        ``InstanceMaps`` (MIL weights; cls attention for a ViT) and
+        whether its MIL weights are uniform by construction.
     """
     import numpy as np
-    import torch
-    rendered = [dataset.render(i) for i in indices]
-    images = np.stack([image for image, _ in rendered])
-    masks = torch.zeros(images.shape[:3], dtype=torch.bool)
-    for mask, (_, parts) in zip(masks, rendered):
-        for part in parts:
-            x1, y1, x2, y2 = part.box
-            mask[y1:y2, x1:x2] = True
-    return images, masks
-
-
-def key_part_shares(config: Path, checkpoint: Path, images,
-                    masks) -> Tuple[float, Optional[float]]:
-    """Mean share of the teacher's MIL weights and cls attention that falls
-    on the key parts.
-
-    Each map is spread uniformly over the pixels of its cells; its share is
-    its mass inside the key parts' boxes, so a uniform map scores the
-    boxes' share of the image area.
-
-    Args:
-        config (Path): Pre-training config of the checkpoint.
-        checkpoint (Path): CMD checkpoint.
-        images (np.ndarray): ``(B, H, W, 3)`` uint8 BGR, see
-            :func:`key_part_masks`.
-        masks (Tensor): ``(B, H, W)`` bool key-part masks.
-
-    Returns:
-        tuple[float, float | None]: MIL share and cls-attention share (None
-        without a class token), as fractions.
-    """
-    import torch.nn.functional as F
     from mmengine.config import Config
     visualize_mil = load_tool('visualize_mil')
-    model = visualize_mil.load_cmd_model(
-        Config.fromfile(str(config)), str(checkpoint))
-    maps = visualize_mil.instance_maps(
-        *visualize_mil.network_modules(model, 'teacher'),
-        visualize_mil.preprocess(model, images))
+    rendered = [dataset.render(i) for i in indices]
+    images_bgr = np.stack([image for image, _ in rendered])
+    boxes = [[part.box for part in parts] for _, parts in rendered]
+    maps = {}
+    for method in ('random', 'dino', 'cmd'):
+        config = plan.train_configs['dino' if method == 'dino' else 'cmd']
+        model = visualize_mil.load_cmd_model(Config.fromfile(str(config)),
+                                             str(plan.checkpoint(method)))
+        backbone, neck = visualize_mil.network_modules(model, 'teacher')
+        maps[method] = (visualize_mil.instance_maps(
+            backbone, neck, visualize_mil.preprocess(model, images_bgr)),
+                        neck.attention == 'none')
+    return images_bgr[..., ::-1], boxes, maps
 
-    def share(values) -> float:
-        pixels = F.interpolate(values[:, None], size=masks.shape[1:],
-                               mode='nearest')[:, 0]
-        pixels = pixels / pixels.sum(dim=(1, 2), keepdim=True)
-        return (pixels * masks).sum(dim=(1, 2)).mean().item()
 
-    return share(maps.mil), (None if maps.cls_attention is None else
-                             share(maps.cls_attention))
+def plot_training(plan: DemoPlan, path: Path) -> Path:
+    """The loss terms and the teacher's health signals of both runs, the
+    learning-rate warm-up shaded."""
+    from mmengine.config import Config
+
+    from cmd_plugin.visualization import merge_curves, plot_curves, read_curves
+    runs = {
+        LABELS[m]: merge_curves([
+            read_curves(p)
+            for p in sorted(plan.train_dir(m).glob('*/vis_data/scalars.json'))
+        ])
+        for m in ('dino', 'cmd')
+    }
+    cfg = Config.fromfile(str(plan.train_configs['cmd']),
+                          import_custom_modules=False)
+    per_epoch = (cfg.train_dataloader.dataset.num_classes *
+                 cfg.train_dataloader.dataset.num_per_class //
+                 cfg.train_dataloader.batch_size)
+    warmup = next((s['end'] for s in cfg.param_scheduler
+                   if s['type'] == 'LinearLR'), 0) * per_epoch
+    notes = {
+        'loss_img': 'image level: student crops vs teacher',
+        'loss_reg': 'region level, MIL-weighted (CMD)',
+        'loss_inter': 'bag vs image, across levels (CMD)',
+        'diag/teacher_entropy_img': 'teacher targets; ln K = uniform',
+        'diag/kl_img': 'image term minus teacher entropy',
+        'diag/mil_effective_share': 'regions MIL uses / all (1 = uniform)',
+    }
+    return plot_curves(
+        runs, list(notes), path, spans={'lr warm-up': (0, warmup)},
+        notes=notes, columns=3, reference={
+            'diag/teacher_entropy_img': math.log(
+                cfg.model.head.num_prototypes)})
 
 
 def _percent(value: Optional[float]) -> str:
@@ -521,172 +540,108 @@ def _percent(value: Optional[float]) -> str:
 def write_report(plan: DemoPlan,
                  num_images: int = 4,
                  num_localisation: int = 100) -> Path:
-    """Write ``report.md`` with the table, loss curves and heatmaps.
+    """Write ``summary.json``, ``report.md`` and their figures.
 
-    Reads the metrics jsons, the pre-training logs and, when present, the
-    step timings (:attr:`DemoPlan.timings`) of ``plan``; writes
-    ``loss_curves.png``, ``images/*.png`` (test images),
-    ``heatmaps/<method>/*.png`` (``tools/visualize_mil.py``) and
-    ``report.md`` under ``plan.work_dir``.
+    Reads the metrics jsons, the training logs and, when present, the step
+    timings (:attr:`DemoPlan.timings`) of ``plan``; writes ``summary.json``,
+    ``training_curves.png``, ``mil_weights.png`` and ``report.md`` under
+    ``plan.work_dir``.
 
     Args:
-        plan (DemoPlan): The demo plan; the pre-training checkpoints and
-            metrics must exist.
-        num_images (int): Test images with heatmaps, one per class.
+        plan (DemoPlan): The demo plan; the checkpoints and metrics must
+            exist.
+        num_images (int): Test images in the figure, one per class.
             Defaults to 4.
         num_localisation (int): Test images of the key-part share.
             Defaults to 100.
 
     Returns:
-        Path: The report.
+        Path: ``summary.json``.
     """
-    import mmcv
     import torch
-    from mmengine.config import Config
-    from mmengine.registry import DefaultScope
 
-    import cmd_plugin  # noqa: F401
-    from mmpretrain.registry import DATASETS
-    visualize_mil = load_tool('visualize_mil')
+    from cmd_plugin.evaluation.localisation import box_masks, mass_in_masks
+    from cmd_plugin.visualization import plot_weight_maps
+    started = time.monotonic()
     work_dir = plan.work_dir
+    dataset = test_images(plan)
+    shown = [c * dataset.num_per_class
+             for c in range(min(num_images, dataset.num_classes))]
+    picks = torch.randperm(len(dataset), generator=torch.Generator(
+    ).manual_seed(0))[:num_localisation].tolist()
+    images, boxes, maps = where_networks_look(plan, dataset, shown + picks)
+    masks = box_masks(boxes[len(shown):], *images.shape[1:3])
 
-    # the test split the evaluations used, without its pipeline
-    knn_cfg = Config.fromfile(str(plan.knn_config))
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        dataset = DATASETS.build(
-            dict(knn_cfg.test_dataloader.dataset.test, pipeline=[]))
-    per_class = dataset.num_per_class
-    picks = [c * per_class for c in range(min(num_images,
-                                              dataset.num_classes))]
-    image_paths = []
-    for i in picks:
-        path = work_dir / 'images' / f'test_{i:04d}.png'
-        path.parent.mkdir(parents=True, exist_ok=True)
-        mmcv.imwrite(dataset.render(i)[0], str(path))
-        image_paths.append(str(path))
-    heatmaps = {
-        method: visualize_mil.visualize(
-            str(plan.pretrain_configs[method]), str(plan.checkpoint(method)),
-            image_paths, str(work_dir / 'heatmaps' / method))
-        for method in PRETRAINED
-    }
-    losses = plot_losses(
-        {m: read_scalars(plan.pretrain_dir(m)) for m in PRETRAINED},
-        work_dir / 'loss_curves.png')
-    generator = torch.Generator().manual_seed(0)
-    local_picks = torch.randperm(len(dataset), generator=generator)[
-        :num_localisation].tolist()
-    images, masks = key_part_masks(dataset, local_picks)
-    shares = {
-        m: key_part_shares(
-            plan.pretrain_configs['dino' if m == 'dino' else 'cmd'],
-            plan.checkpoint(m), images, masks)
-        for m in METHODS
-    }
-    area = masks.float().mean().item()
+    summary = {}
+    for method in METHODS:
+        metrics = _read_json(plan.metrics(method))
+        summary[method] = {
+            name: metrics.get(key) for name, key in METRIC_KEYS.items()}
+        summary[method]['key_part_share'] = (
+            100 * mass_in_masks(maps[method][0].mil[len(shown):],
+                                masks).mean().item()
+            if method in maps else None)
+    summary['uniform_key_part_share'] = 100 * masks.float().mean().item()
+    summary['chance'] = 100 / dataset.num_classes
+    timings = _read_json(plan.timings)
+    summary['wall_time_s'] = round(
+        sum(v for k, v in timings.items() if k != 'write report') +
+        time.monotonic() - started, 1)
 
-    pre_cfg = Config.fromfile(str(plan.pretrain_configs['cmd']),
-                              import_custom_modules=False)
-    train_set = pre_cfg.train_dataloader.dataset
-    crop = next(t for t in train_set.pipeline if 'CMDMultiCrop' in t['type'])
-    arch = pre_cfg.model.backbone.arch
-    pool = pre_cfg.model.neck.region_pool
+    # figure: one test image per class, trained CMD vs its initialisation
+    columns = [('CMD teacher MIL weights', maps['cmd'][0].mil),
+               ('CMD MIL weights before training', maps['random'][0].mil)]
+    for method in ('dino', 'cmd'):
+        if maps[method][0].cls_attention is not None:
+            columns.append((f'{LABELS[method]} last-layer cls attention',
+                            maps[method][0].cls_attention))
+    figure = plot_weight_maps(
+        images[:len(shown)],
+        [(name, [m.numpy() for m in values[:len(shown)]])
+         for name, values in columns],
+        work_dir / 'mil_weights.png', boxes=boxes[:len(shown)],
+        row_labels=[f'test image {i}, class {i // dataset.num_per_class}'
+                    for i in shown],
+        title='green: key-part boxes. DINO has no MIL weights (uniform by '
+        'construction): no DINO panel')
+    curves = plot_training(plan, work_dir / 'training_curves.png')
+
     lines = [
-        '# CMD vs DINO on SyntheticFineGrained (`make demo`)',
-        '',
+        '# CMD vs DINO on SyntheticFineGrained (`make demo`)', '',
+        '**Verdict.** ' + verdict(summary), '',
         f'Measured by `tools/demo.py` on {time.strftime("%Y-%m-%d %H:%M")}, '
         f'{os.cpu_count()} CPUs ({platform.machine()}), torch '
-        f'{torch.__version__}.',
-        '',
-        '**A smoke test of the mechanism on synthetic data, not a '
-        'benchmark**: a tiny ViT trained for minutes on generated images '
-        'whose classes are decided by two small coloured parts. The '
-        'numbers below are what this run measured; they say nothing about '
-        'CUB, Cars or Aircraft. See `docs/demo.md`.',
-        '',
-        '## Setup',
-        '',
-        f'- Data: `SyntheticFineGrained`, {train_set.num_classes} classes, '
-        f'{train_set.num_per_class} train / {per_class} test images per '
-        f'class, {train_set.image_size} px, {train_set.num_parts} key parts '
-        f'and {train_set.num_distractors} distractor strokes per image.',
-        f'- Backbone: ViT, {arch.num_layers} layers x {arch.embed_dims} '
-        f'wide, {arch.num_heads} heads, patch '
-        f'{pre_cfg.model.backbone.patch_size}; MIL regions pooled '
-        f'{pool}x{pool}.',
-        f'- Pre-training: {pre_cfg.train_cfg.max_epochs} epochs, batch '
-        f'{pre_cfg.train_dataloader.batch_size}, 2 x {crop["global_size"]} '
-        f'px + {crop["num_local"]} x {crop["local_size"]} px crops; CMD: '
-        f'`{_rel(plan.pretrain_configs["cmd"])}`, DINO: '
-        f'`{_rel(plan.pretrain_configs["dino"])}` (the same code with '
-        "`neck.attention='none'`, `head.reg_weight=0`, "
-        '`head.inter_weight=0`). Random init: the CMD model before '
-        'training.',
-        f'- Evaluation on the test split, frozen teacher backbone, cls '
-        f'token: linear probe (`{_rel(plan.linear_config)}`), weighted '
-        f'k-NN (k=20, T=0.07, train split as memory) and retrieval '
-        f'(leave-one-out within the test split, cosine) '
-        f'(`{_rel(plan.knn_config)}`).',
-        '',
-        '## Results',
-        '',
-        '| pre-training | linear top-1 | k-NN top-1 | Rank-1 (leave-one-out)'
-        ' | mAP (leave-one-out) |',
-        '| --- | ---: | ---: | ---: | ---: |',
-    ]
+        f'{torch.__version__}. A smoke test of the mechanism on synthetic '
+        'data, not a benchmark: see `docs/demo.md` for the setup.', '',
+        '## Results (test split, frozen backbone, %)', '',
+        '| training | k-NN top-1 | Rank-1 | mAP | linear top-1 | MIL weight '
+        'on key parts |', '| --- | ---: | ---: | ---: | ---: | ---: |']
     for method in METHODS:
-        knn = _read_json(plan.metrics(method, 'knn_retrieval'))
-        linear = _read_json(plan.metrics(method, 'linear'))
-        lines.append(
-            f'| {LABELS[method]} | {_percent(linear.get("accuracy/top1"))} '
-            f'| {_percent(knn.get("knn/top1"))} '
-            f'| {_percent(knn.get("retrieval/loo/rank1"))} '
-            f'| {_percent(knn.get("retrieval/loo/mAP"))} |')
+        row = summary[method]
+        lines.append(f'| {LABELS[method]} | ' + ' | '.join(
+            _percent(row[k]) for k in (*METRIC_KEYS, 'key_part_share')) +
+            ' |')
     lines += [
-        '',
-        f'All values in %; chance is {100 / train_set.num_classes:.1f} %. '
-        'One run, one seed.',
-        '',
-        '## Where the teacher looks',
-        '',
-        f'Share of the teacher\'s map on the key parts\' boxes, mean over '
-        f'{len(local_picks)} test images. The boxes cover {100 * area:.1f} % '
-        'of the image, which is what a uniform map scores.',
-        '',
-        '| pre-training | MIL weights | last-layer cls attention |',
-        '| --- | ---: | ---: |',
-    ]
-    for method in METHODS:
-        mil, cls = shares[method]
-        note = ' (uniform)' if method == 'dino' else ''
-        lines.append(f'| {LABELS[method]} | {100 * mil:.1f}{note} | '
-                     f'{_percent(None if cls is None else 100 * cls)} |')
-    lines += ['', '## Loss curves', '',
-              f'![loss curves]({losses.relative_to(work_dir)})', '']
-    for method in PRETRAINED:
-        lines += [f'## {LABELS[method]}: teacher MIL weights and cls '
-                  'attention on test images', '']
-        lines += [f'![{LABELS[method]} {Path(p).stem}]'
-                  f'({Path(p).relative_to(work_dir)})'
-                  for p in heatmaps[method]]
-        lines.append('')
-    timings = _read_json(plan.timings)
+        '', f'Chance: {summary["chance"]:.1f} %. k-NN: weighted, k=20, train '
+        'split as memory; Rank-1 / mAP: leave-one-out within the test '
+        'split; linear: logistic regression fitted on the train split. MIL '
+        f'weight on key parts: share of the teacher\'s MIL weights on the '
+        f'key parts\' boxes over {len(picks)} test images; a uniform map '
+        f'scores {summary["uniform_key_part_share"]:.1f} % (DINO: uniform by '
+        'construction; supervised: no MIL). One seed.', '',
+        '## Where the teacher looks', '',
+        f'![MIL weights]({figure.relative_to(work_dir)})', '',
+        '## Training', '', f'![training curves]({curves.relative_to(work_dir)})',
+        '']
     if timings:
         lines += ['## Run time (when each step last ran)', '',
                   '| step | time |', '| --- | ---: |']
         lines += [f'| {title} | {format_duration(seconds)} |'
                   for title, seconds in timings.items()]
-        lines.append(f'| total | {format_duration(sum(timings.values()))} |')
-        lines.append('')
+        lines += [f'| total | {format_duration(summary["wall_time_s"])} |', '']
     plan.report.write_text('\n'.join(lines))
-    return plan.report
-
-
-def _rel(path: Path) -> str:
-    """``path`` relative to the repository root when inside it."""
-    path = Path(path).resolve()
-    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(
-        path)
+    plan.summary.write_text(json.dumps(summary, indent=1) + '\n')
+    return plan.summary
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -709,14 +664,32 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def writable_problem(work_dir: Path) -> Optional[str]:
+    """Why the demo cannot write under ``work_dir``, or None."""
+    try:
+        work_dir.mkdir(parents=True, exist_ok=True)
+        probe = work_dir / '.demo_write_test'
+        probe.write_text('')
+        probe.unlink()
+    except OSError as err:
+        return (f'cannot write to the work dir {work_dir}: '
+                f'{err.strerror or err}. Pass a writable --work-dir.')
+    return None
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     plan = DemoPlan(work_dir=Path(args.work_dir).resolve())
-    if args.command == 'report':
-        print(f'Wrote {write_report(plan)}')
-        return 0
     if args.command == 'save-init':
         save_initial_checkpoint(Path(args.config), Path(args.out))
+        return 0
+    problem = writable_problem(plan.work_dir)
+    if problem:
+        print(f'[demo] {problem}', file=sys.stderr, flush=True)
+        return 2
+    if args.command == 'report':
+        write_report(plan)
+        print(f'Wrote {plan.report} and {plan.summary}')
         return 0
     steps = build_steps(plan)
     start = time.monotonic()
@@ -731,6 +704,12 @@ def main(argv=None) -> int:
         print('\n'.join(f'[demo]   | {line}' for line in tail),
               file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:
+        print(f'[demo] interrupted; run the same command again to resume '
+              f'(finished steps in {plan.work_dir} are reused, an '
+              'interrupted training continues from its last epoch).',
+              file=sys.stderr, flush=True)
+        return 130
     print(f'[demo] finished in {format_duration(time.monotonic() - start)}:'
           f' {plan.report}', flush=True)
     return 0

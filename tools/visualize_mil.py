@@ -13,8 +13,13 @@ over heads) for comparison. Swin and ResNet backbones have no class token:
 their figure shows the image and the MIL weights.
 
 The maps are drawn cell by cell (no smoothing), at the granularity the
-network works at: MIL regions (e.g. 4x4 for 64 px ViT-mini with
-``region_pool=2``, 7x7 for ViT-S/16 or Swin-T at 224) and ViT patches.
+network works at: MIL regions (e.g. 4x4 for a 64 px crop of a stride-16
+ResNet, 7x7 for ViT-S/16 or Swin-T at 224) and ViT patches. Each map is
+shown relative to uniform (``N * a_i``: 1 = the uniform ``1/N``) on one
+logarithmic colour scale per figure with a colorbar (white = uniform), so
+a uniform map looks flat. A MIL neck with ``attention='none'`` (the DINO
+baseline) has uniform weights by construction: its panel is left out and
+the title says so.
 """
 import argparse
 import os.path as osp
@@ -23,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, List, Optional, Sequence, Tuple
 
-import matplotlib
 import mmcv
 import numpy as np
 import torch
@@ -37,12 +41,10 @@ from cmd_plugin.apis.preflight import check_checkpoint
 from cmd_plugin.models.algorithms.cmd import CMD
 from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
                                           exit_on_user_error)
+from cmd_plugin.visualization import plot_weight_maps
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils.attention import MultiheadAttention
 from mmpretrain.registry import MODELS
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402  (after choosing the backend)
 
 NETWORKS = ('teacher', 'student')
 
@@ -268,45 +270,6 @@ def instance_maps(backbone: nn.Module, neck: nn.Module,
         cls_attention=patches.reshape(-1, *record['grid']))
 
 
-def save_figure(image_rgb: np.ndarray, panels: Sequence[Tuple[str,
-                                                              np.ndarray]],
-                path: Path, title: Optional[str] = None) -> Path:
-    """Save the image and one overlay per map, side by side.
-
-    Args:
-        image_rgb (np.ndarray): ``(H, W, 3)`` uint8, RGB.
-        panels (Sequence[tuple[str, np.ndarray]]): ``(title, map)`` with a
-            ``(h, w)`` map each, drawn cell by cell over the image.
-        path (Path): The PNG to write.
-        title (str, optional): Figure title.
-
-    Returns:
-        Path: ``path``.
-    """
-    height, width = image_rgb.shape[:2]
-    fig, axes = plt.subplots(
-        1, 1 + len(panels), figsize=(2.6 * (1 + len(panels)), 3.1))
-    axes[0].imshow(image_rgb)
-    axes[0].set_title('image', fontsize=9)
-    for ax, (name, values) in zip(axes[1:], panels):
-        ax.imshow(image_rgb)
-        ax.imshow(values, cmap='inferno', alpha=0.6, interpolation='nearest',
-                  vmin=0,
-                  extent=(0, width, height, 0))
-        ax.set_title(f'{name}\n{values.shape[0]}x{values.shape[1]}, '
-                     f'max {values.max():.2f}', fontsize=9)
-    for ax in axes:
-        ax.set_axis_off()
-    if title:
-        fig.suptitle(title, fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.93 if title else 1))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
 def visualize(config: str,
               checkpoint: str,
               images: Sequence[str],
@@ -341,19 +304,20 @@ def visualize(config: str,
     model = load_cmd_model(cfg, checkpoint)
     backbone, neck = network_modules(model, network)
     maps = instance_maps(backbone, neck, preprocess(model, images_bgr))
-    mil_name = f'{network} MIL weights'
-    if getattr(neck, 'attention', None) == 'none':
-        mil_name += ' (uniform)'
+    uniform = getattr(neck, 'attention', None) == 'none'
+    columns = [] if uniform else [(f'{network} MIL weights', maps.mil)]
+    if maps.cls_attention is not None:
+        columns.append((f'{network} last-layer cls attention',
+                        maps.cls_attention))
+    note = (' (MIL weights uniform by construction: not drawn)'
+            if uniform else '')
     written = []
     for i, path in enumerate(images):
-        panels = [(mil_name, maps.mil[i].numpy())]
-        if maps.cls_attention is not None:
-            panels.append((f'{network} last-layer cls attention',
-                           maps.cls_attention[i].numpy()))
-        written.append(
-            save_figure(images_bgr[i, ..., ::-1], panels,
-                        Path(out) / f'{Path(path).stem}.png',
-                        title=f'{Path(path).name}: {Path(checkpoint).name}'))
+        written.append(plot_weight_maps(
+            [images_bgr[i, ..., ::-1]],
+            [(name, [values[i].numpy()]) for name, values in columns],
+            Path(out) / f'{Path(path).stem}.png',
+            title=f'{Path(path).name}: {Path(checkpoint).name}{note}'))
     return written
 
 

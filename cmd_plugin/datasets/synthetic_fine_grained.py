@@ -9,7 +9,7 @@ from PIL import Image
 
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
-from ..utils.validation import check_choice, check_int
+from ..utils.validation import check_choice, check_int, check_number
 
 SPLITS = ('train', 'test')
 SHAPES = ('disc', 'square', 'triangle', 'cross', 'ring')
@@ -129,6 +129,14 @@ class SyntheticFineGrained(BaseDataset):
         num_parts (int): Key parts per image, 1 to 3. Defaults to 2.
         num_distractors (int): Palette-coloured strokes of clutter per
             image. Defaults to 8.
+        background_contrast (float): Scales how far the colour field
+            strays from mid-grey and the grating's amplitude, in
+            ``[0, 1]``: 1 is the full clutter described above, 0 a grey
+            background with pixel noise. The random draws do not depend on
+            it. Defaults to 1.0.
+        part_size (tuple[float, float]): Range of a key part's side as a
+            fraction of the image side, within ``(0, 1 / 3]`` (a part fits
+            its grid cell). Defaults to (0.14, 0.22).
         seed (int): Non-negative seed of the images. Defaults to 0.
         metainfo (dict, optional): Meta information; its ``classes``, if
             given, must have ``num_classes`` names. Defaults to None.
@@ -157,6 +165,8 @@ class SyntheticFineGrained(BaseDataset):
                  image_size: int = 64,
                  num_parts: int = 2,
                  num_distractors: int = 8,
+                 background_contrast: float = 1.0,
+                 part_size: Tuple[float, float] = _PART_SIDE,
                  seed: int = 0,
                  metainfo: Optional[dict] = None,
                  pipeline: Sequence = (),
@@ -172,6 +182,15 @@ class SyntheticFineGrained(BaseDataset):
         check_int(owner, 'num_per_class', num_per_class, 1)
         check_int(owner, 'image_size', image_size, 32)
         check_int(owner, 'num_distractors', num_distractors, 0)
+        check_number(owner, 'background_contrast', background_contrast, 0,
+                     1)
+        if (not isinstance(part_size, (tuple, list)) or len(part_size) != 2
+                or not all(isinstance(v, (int, float)) and not isinstance(
+                    v, bool) for v in part_size)
+                or not 0 < part_size[0] <= part_size[1] <= 1 / _GRID):
+            raise ValueError(
+                f'{owner}.part_size: must be (low, high) with 0 < low <= high '
+                f'<= 1/{_GRID}, got {part_size!r}.')
         check_int(owner, 'seed', seed, 0)
         width = max(2, len(str(num_classes - 1)))
         names = tuple(f'part_{c:0{width}d}' for c in range(num_classes))
@@ -187,6 +206,8 @@ class SyntheticFineGrained(BaseDataset):
         self.image_size = image_size
         self.num_parts = num_parts
         self.num_distractors = num_distractors
+        self.background_contrast = float(background_contrast)
+        self.part_size = tuple(float(v) for v in part_size)
         self.seed = seed
         self.class_parts = self._class_codes(num_classes, num_parts)
         super().__init__(
@@ -267,9 +288,12 @@ class SyntheticFineGrained(BaseDataset):
         img = np.asarray(
             Image.fromarray(field).resize((size, size), Image.BILINEAR),
             dtype=np.float64)
+        contrast = self.background_contrast
+        if contrast != 1:
+            img = 125 + contrast * (img - 125)
         theta, phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
         period = rng.uniform(0.1, 0.3) * size
-        img += rng.uniform(5, 25) * np.sin(
+        img += contrast * rng.uniform(5, 25) * np.sin(
             2 * np.pi * (xs * np.cos(theta) + ys * np.sin(theta)) / period +
             phase)[..., None]
 
@@ -292,7 +316,7 @@ class SyntheticFineGrained(BaseDataset):
         slots = rng.choice(_GRID * _GRID, self.num_parts, replace=False)
         parts = []
         for part, slot in zip(self.class_parts[label], slots):
-            half = rng.uniform(*_PART_SIDE) * size / 2
+            half = rng.uniform(*self.part_size) * size / 2
             cx = (slot % _GRID) * cell + rng.uniform(half, cell - half)
             cy = (slot // _GRID) * cell + rng.uniform(half, cell - half)
             x1, y1 = int(np.floor(cx - half)), int(np.floor(cy - half))
@@ -314,5 +338,7 @@ class SyntheticFineGrained(BaseDataset):
             f'Split: \t{self.split}', f'Image size: \t{self.image_size}',
             f'Key parts per image: \t{self.num_parts}',
             f'Distractors per image: \t{self.num_distractors}',
+            f'Background contrast: \t{self.background_contrast}',
+            f'Key part size: \t{self.part_size}',
             f'Seed: \t{self.seed}'
         ]

@@ -60,9 +60,32 @@ def read_curves(path: Path) -> Curves:
     return curves
 
 
+def merge_curves(parts: Sequence[Curves]) -> Curves:
+    """Join the curves of consecutive logs of one run (e.g. a resumed one).
+
+    Args:
+        parts (Sequence[Curves]): Curves in log order; where two hold the
+            same iteration of a key, the later one wins.
+
+    Returns:
+        dict: key -> (iterations, values), sorted by iteration.
+    """
+    merged: Dict[str, Dict[int, float]] = {}
+    for curves in parts:
+        for key, (iters, values) in curves.items():
+            merged.setdefault(key, {}).update(zip(iters, values))
+    return {
+        key: (sorted(points), [points[i] for i in sorted(points)])
+        for key, points in merged.items()
+    }
+
+
 def plot_curves(runs: Dict[str, Curves], keys: Sequence[str], out: Path,
                 title: Optional[str] = None,
-                reference: Optional[Dict[str, float]] = None) -> Path:
+                reference: Optional[Dict[str, float]] = None,
+                spans: Optional[Dict[str, Tuple[float, float]]] = None,
+                notes: Optional[Dict[str, str]] = None,
+                columns: int = 4) -> Path:
     """One panel per key, one line per run; save a PNG.
 
     Args:
@@ -72,6 +95,12 @@ def plot_curves(runs: Dict[str, Curves], keys: Sequence[str], out: Path,
         title (str, optional): Figure title.
         reference (dict, optional): key -> a horizontal reference line
             (e.g. ``ln K`` on the entropy panels), drawn dashed and labelled.
+        spans (dict, optional): label -> ``(first, last)`` iterations
+            shaded on every panel (e.g. the learning-rate warm-up), labelled
+            in the first panel's legend.
+        notes (dict, optional): key -> a line under the panel's title
+            saying what the curve is.
+        columns (int): Panels per row, at most. Defaults to 4.
 
     Returns:
         Path: ``out``.
@@ -85,12 +114,15 @@ def plot_curves(runs: Dict[str, Curves], keys: Sequence[str], out: Path,
         known = sorted({k for c in runs.values() for k in c})
         raise KeyError(f'--keys {missing} are in none of the logs; '
                        f'available: {known}')
-    columns = min(4, len(keys))
+    columns = min(columns, len(keys))
     rows = math.ceil(len(keys) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(3.6 * columns,
                                                      2.8 * rows),
                              squeeze=False)
     for ax, key in zip(axes.flat, keys):
+        for index, (label, (first, last)) in enumerate((spans or {}).items()):
+            ax.axvspan(first, last, color=f'C{7 + index % 3}', alpha=0.15,
+                       label=label)
         for index, (label, curves) in enumerate(runs.items()):
             if key in curves:  # one colour per run, on every panel
                 ax.plot(*curves[key], label=label, linewidth=1.2,
@@ -98,7 +130,8 @@ def plot_curves(runs: Dict[str, Curves], keys: Sequence[str], out: Path,
         if reference and key in reference:
             ax.axhline(reference[key], color='grey', linestyle='--',
                        linewidth=0.8, label='ln K')
-        ax.set_title(key, fontsize=9)
+        note = (notes or {}).get(key)
+        ax.set_title(f'{key}\n{note}' if note else key, fontsize=9)
         ax.set_xlabel('iteration', fontsize=8)
         ax.tick_params(labelsize=7)
         ax.grid(alpha=0.3)

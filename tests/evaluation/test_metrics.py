@@ -1,11 +1,13 @@
-"""FineGrainedRetrieval and KNNAccuracy through process / evaluate."""
+"""FineGrainedRetrieval, KNNAccuracy and LinearProbeAccuracy through
+process / evaluate."""
 import math
 
 import pytest
 import torch
 from mmengine.evaluator import Evaluator
 
-from cmd_plugin.evaluation.metrics import FineGrainedRetrieval, KNNAccuracy
+from cmd_plugin.evaluation.metrics import (FineGrainedRetrieval, KNNAccuracy,
+                                          LinearProbeAccuracy)
 from mmpretrain.structures import DataSample
 
 
@@ -83,15 +85,30 @@ def test_knn_accuracy_uses_train_as_memory():
     assert run(KNNAccuracy(k=1), flipped) == {'knn/top1': 0.0}
 
 
+def test_linear_probe_fits_train_and_scores_test():
+    # classes 0 and 1 are separable by the sign of the feature's sine
+    train = [(d, 0) for d in (-80, -60, -30)] + [(d, 1) for d in (30, 60, 80)]
+    test = [(-45, 0), (-10, 0), (20, 1), (70, 1)]
+    samples = ([sample(d, y, 'train') for d, y in train] +
+               [sample(d, y, 'test') for d, y in test])
+    assert run(LinearProbeAccuracy(), samples) == {
+        'linear/top1': pytest.approx(100.0)}
+    wrong = [sample(d, 1 - y, 'test') for d, y in test]
+    assert run(LinearProbeAccuracy(),
+               samples[:len(train)] + wrong) == {'linear/top1': 0.0}
+
+
 def test_metrics_share_one_evaluator():
-    evaluator = Evaluator([FineGrainedRetrieval(), KNNAccuracy(k=1)])
+    evaluator = Evaluator([FineGrainedRetrieval(), KNNAccuracy(k=1),
+                           LinearProbeAccuracy()])
     samples = all_samples()
     evaluator.process(samples)
     metrics = evaluator.evaluate(len(samples))
     assert set(metrics) == {
         'retrieval/loo/rank1', 'retrieval/loo/recall@1',
         'retrieval/loo/recall@2', 'retrieval/loo/recall@4',
-        'retrieval/loo/recall@8', 'retrieval/loo/mAP', 'knn/top1'
+        'retrieval/loo/recall@8', 'retrieval/loo/mAP', 'knn/top1',
+        'linear/top1'
     }
 
 

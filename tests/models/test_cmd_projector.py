@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from cmd_plugin.models.heads import CMDHead
 from cmd_plugin.models.heads.cmd_projector import CMDProjector
 from cmd_plugin.models.losses import (image_distillation_loss,
                                       student_log_probs, teacher_probs)
@@ -163,3 +164,21 @@ def test_random_projector_bf16_loss_close_to_fp32():
         amp = proj(x)
     assert amp.dtype == torch.float32
     assert (amp - proj(x)).abs().max() < 0.05  # only the MLP rounds
+
+
+def test_batch_norm_mlp_removes_what_all_inputs_share():
+    """mlp_norm='bn': BatchNorm after each hidden linear layer; inputs that
+    differ only slightly around a large shared vector (a fresh network's
+    features) still give clearly different logits."""
+    projector = CMDProjector(C, HIDDEN, D, K, 3, True, mlp_norm='bn')
+    kinds = [type(m).__name__ for m in projector.mlp]
+    assert kinds == ['Linear', 'BatchNorm1d', 'GELU'] * 2 + ['Linear']
+    gen = torch.Generator().manual_seed(3)
+    x = 10 + 0.01 * torch.randn(8, C, generator=gen)
+    plain = CMDProjector(C, HIDDEN, D, K, 3, True)
+    spread = {name: p(x).std(dim=0).mean().item()
+              for name, p in (('bn', projector.train()),
+                              ('none', plain.train()))}
+    assert spread['bn'] > 20 * spread['none']
+    with pytest.raises(ValueError, match="mlp_norm.*'none', 'bn'"):
+        CMDHead(in_channels=C, mlp_norm='layer')

@@ -116,29 +116,34 @@ def test_the_real_plan(demo, tmp_path):
     plan = demo.DemoPlan(work_dir=tmp_path)
     steps = demo.build_steps(plan, python_exe='py')
     assert [s.title for s in steps] == [
-        'pretrain cmd', 'pretrain dino', 'evaluate random init',
-        'evaluate DINO', 'evaluate CMD', 'write report'
+        'pretrain cmd', 'pretrain dino', 'train supervised',
+        'evaluate random init', 'evaluate DINO', 'evaluate CMD',
+        'evaluate supervised (labels)', 'write report'
     ]
     dino = steps[1].actions[0]
     assert dino.command[2:] == [
-        str(DEMO_CONFIGS / 'dino_vit-mini_synthetic.py'), '--work-dir',
-        str(tmp_path / 'pretrain_dino'), '--resume'
+        str(DEMO_CONFIGS / 'dino_resnet-mini_synthetic.py'), '--work-dir',
+        str(tmp_path / 'train_dino'), '--resume-if-any'
     ]
-    epochs = demo.max_epochs(plan.pretrain_configs['dino'])
-    assert dino.output == tmp_path / 'pretrain_dino' / f'epoch_{epochs}.pth'
-    linear_train = steps[4].actions[1].command
-    assert f'model.init_cfg.checkpoint={plan.checkpoint("cmd")}' in \
-        linear_train
-    assert steps[2].actions[0].command[2:] == [
-        'save-init', str(plan.pretrain_configs['cmd']),
+    epochs = demo.max_epochs(plan.train_configs['dino'])
+    assert dino.output == tmp_path / 'train_dino' / f'epoch_{epochs}.pth'
+    evaluate_cmd = steps[5].actions[0]
+    assert evaluate_cmd.inputs == [plan.checkpoint('cmd')]
+    assert evaluate_cmd.command[-2:] == ['--cfg-options',
+                                         'model.network=teacher']
+    # a classifier's checkpoint is read as the student
+    assert steps[6].actions[0].command[-1] == 'model.network=student'
+    assert steps[3].actions[0].command[2:] == [
+        'save-init', str(plan.train_configs['cmd']),
         str(plan.checkpoint('random'))
     ]
     # the demo's own sub-commands parse
-    save_init = demo.parse_args(steps[2].actions[0].command[2:])
+    save_init = demo.parse_args(steps[3].actions[0].command[2:])
     assert save_init.command == 'save-init'
     assert save_init.out == str(plan.checkpoint('random'))
-    report = demo.parse_args(steps[5].actions[0].command[2:])
+    report = demo.parse_args(steps[7].actions[0].command[2:])
     assert (report.command, report.work_dir) == ('report', str(tmp_path))
+    assert steps[7].actions[0].output == plan.summary
     # a finished pre-training is reused
     assert not steps[1].done
     dino.output.parent.mkdir(parents=True)
@@ -146,26 +151,87 @@ def test_the_real_plan(demo, tmp_path):
     assert steps[1].done
 
 
+def test_an_unwritable_work_dir_is_named(demo, tmp_path, capsys):
+    blocker = tmp_path / 'a_file'
+    blocker.write_text('x')
+    work_dir = blocker / 'demo'  # a folder under a file: never writable
+    assert demo.main(['--work-dir', str(work_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f'cannot write to the work dir {work_dir}' in err
+    assert 'Traceback' not in err
+
+
+def test_an_interrupted_run_says_how_to_resume(demo, tmp_path, monkeypatch,
+                                               capsys):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(demo, 'run_steps', interrupted)
+    assert demo.main(['--work-dir', str(tmp_path)]) == 130
+    err = capsys.readouterr().err
+    assert 'interrupted' in err and 'again to resume' in err
+    assert str(tmp_path) in err
+
+
 # ------------------------------------------------------------------ report
 
-TINY_VIT = """
+
+def made_up_summary(knn, rank1, share):
+    """A summary.json with ``knn`` / ``rank1`` per method and CMD's MIL
+    share (uniform: 10 %)."""
+    summary = {
+        method: dict(knn_top1=knn[method], rank1=rank1[method], map=20.0,
+                     linear_top1=50.0, key_part_share=None)
+        for method in ('random', 'dino', 'cmd', 'supervised')
+    }
+    summary['cmd']['key_part_share'] = share
+    summary.update(uniform_key_part_share=10.0, chance=10.0,
+                   wall_time_s=300.0)
+    return summary
+
+
+def test_the_verdict_follows_the_numbers(demo):
+    both = demo.verdict(made_up_summary(
+        dict(random=15, dino=35, cmd=41.5, supervised=80),
+        dict(random=12, dino=30, cmd=33, supervised=75), share=31.0))
+    assert both.startswith('Both DINO and CMD learned')
+    assert 'CMD is ahead of DINO by +6.5 k-NN top-1 and +3.0 Rank-1' in both
+    assert "MIL weights found the key parts: 31.0 %" in both
+    assert '3.1x the 10.0 %' in both
+    assert 'reaches 80.0 / 75.0' in both
+
+    only_cmd = demo.verdict(made_up_summary(
+        dict(random=15, dino=22, cmd=30, supervised=80),
+        dict(random=12, dino=19, cmd=25, supervised=75), share=11.0))
+    assert only_cmd.startswith('Only CMD learned')
+    assert 'did not find the key parts' in only_cmd
+
+    neither = demo.verdict(made_up_summary(
+        dict(random=12, dino=13, cmd=11, supervised=40),
+        dict(random=10, dino=9, cmd=9.5, supervised=30), share=14.0))
+    assert neither.startswith('Neither DINO nor CMD learned')
+    assert 'CMD against DINO is mixed: -2.0 k-NN top-1 and +0.5' in neither
+    assert 'lean towards the key parts' in neither
+    assert len({both, only_cmd, neither}) == 3
+
+
+TINY_RESNET = """
 model = dict(
-    backbone=dict(arch=dict(_delete_=True, embed_dims=32, num_layers=2,
-                            num_heads=2, feedforward_channels=64)),
-    neck=dict(in_channels=32, attn_channels=16),
-    head=dict(in_channels=32, num_prototypes=64, hidden_channels=32,
-              bottleneck_channels=16))
+    backbone=dict(stem_channels=8, base_channels=8),
+    neck=dict(attn_channels=8),
+    head=dict(num_prototypes=32, hidden_channels=16,
+              bottleneck_channels=8))
 """
+TINY_DATA = dict(num_classes=4, num_per_class=2)
 
 
 def tiny_plan(demo, tmp_path: Path):
-    """Demo configs shrunk to a 2-layer ViT, 4 classes, 1 epoch."""
+    """Demo configs shrunk to an 8-wide ResNet, 4 classes, 1 epoch."""
     cmd = tmp_path / 'cmd.py'
     cmd.write_text(f"""
-_base_ = {str(DEMO_CONFIGS / 'cmd_vit-mini_synthetic.py')!r}
-{TINY_VIT}
-train_dataloader = dict(
-    batch_size=4, dataset=dict(num_classes=4, num_per_class=2))
+_base_ = {str(DEMO_CONFIGS / 'cmd_resnet-mini_synthetic.py')!r}
+{TINY_RESNET}
+train_dataloader = dict(batch_size=4, dataset=dict(**{TINY_DATA!r}))
 train_cfg = dict(max_epochs=1)
 default_hooks = dict(logger=dict(interval=1))
 experiment_name = 'demo_cmd_{uuid.uuid4().hex[:8]}'
@@ -175,67 +241,78 @@ experiment_name = 'demo_cmd_{uuid.uuid4().hex[:8]}'
 _base_ = {str(cmd)!r}
 model = dict(neck=dict(attention='none'),
              head=dict(reg_weight=0.0, inter_weight=0.0))
-experiment_name = 'demo_dino_{uuid.uuid4().hex[:8]}'
 """)
-    knn = tmp_path / 'knn.py'
-    knn.write_text(f"""
-_base_ = {str(DEMO_CONFIGS / 'knn-retrieval_vit-mini_synthetic.py')!r}
-model = dict(backbone=dict(arch=dict(
-    _delete_=True, embed_dims=32, num_layers=2, num_heads=2,
-    feedforward_channels=64)))
+    evaluation = tmp_path / 'eval.py'
+    evaluation.write_text(f"""
+_base_ = {str(DEMO_CONFIGS / 'eval_resnet-mini_synthetic.py')!r}
+model = dict(backbone=dict(stem_channels=8, base_channels=8))
 test_dataloader = dict(dataset=dict(
-    train=dict(num_classes=4, num_per_class=2),
-    test=dict(num_classes=4, num_per_class=3)))
+    train=dict(**{TINY_DATA!r}), test=dict(num_classes=4, num_per_class=3)))
 """)
     return demo.DemoPlan(
         work_dir=tmp_path / 'demo',
-        pretrain_configs={'cmd': cmd, 'dino': dino},
-        knn_config=knn,
-        linear_config=DEMO_CONFIGS / 'linear_vit-mini_synthetic.py')
+        train_configs={'cmd': cmd, 'dino': dino,
+                       'supervised': DEMO_CONFIGS /
+                       'supervised_resnet-mini_synthetic.py'},
+        eval_config=evaluation)
 
 
 def test_report_of_a_tiny_run(demo, tmp_path):
     plan = tiny_plan(demo, tmp_path)
-    # CMD: a real 1-epoch run; DINO and the random init: saved directly,
-    # with a hand-written DINO log (one runner fewer keeps the test fast)
-    load_tool('train').main([str(plan.pretrain_configs['cmd']),
-                             '--work-dir', str(plan.pretrain_dir('cmd'))])
+    # CMD: a real 1-epoch run (2 iterations); DINO and the random init:
+    # saved directly, with a hand-written DINO log, and made-up metrics
+    # (fewer runners keep the test fast)
+    load_tool('train').main([str(plan.train_configs['cmd']),
+                             '--work-dir', str(plan.train_dir('cmd'))])
     assert plan.checkpoint('cmd').is_file()
     for method, config in (('dino', 'dino'), ('random', 'cmd')):
-        assert demo.main(['save-init', str(plan.pretrain_configs[config]),
+        assert demo.main(['save-init', str(plan.train_configs[config]),
                           str(plan.checkpoint(method))]) == 0
-    dino_log = plan.pretrain_dir('dino') / '20240101_000000' / 'vis_data'
+    dino_log = plan.train_dir('dino') / '20240101_000000' / 'vis_data'
     dino_log.mkdir(parents=True)
     (dino_log / 'scalars.json').write_text('\n'.join(
-        json.dumps(dict(loss=6.9 - step / 10, loss_img=6.9 - step / 10,
-                        step=step)) for step in (1, 2)))
-    numbers = {'random': 11.0, 'dino': 42.5, 'cmd': 77.25}
+        json.dumps(dict(loss=6.9 - i / 10, loss_img=6.9 - i / 10, iter=i,
+                        step=i, epoch=1)) for i in (1, 2)))
+    numbers = {'random': 11.0, 'dino': 42.5, 'cmd': 77.25,
+               'supervised': 90.0}
     for method, value in numbers.items():
-        path = plan.metrics(method, 'knn_retrieval')
+        path = plan.metrics(method)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({
             'knn/top1': value, 'retrieval/loo/rank1': value + 1,
-            'retrieval/loo/mAP': value + 2}))
-        plan.metrics(method, 'linear').write_text(
-            json.dumps({'accuracy/top1': value + 3}))
+            'retrieval/loo/mAP': value + 2, 'linear/top1': value + 3}))
     plan.timings.write_text(json.dumps({'pretrain cmd': 125.0}))
 
-    report = demo.write_report(plan, num_images=2, num_localisation=6)
+    assert demo.write_report(plan, num_images=2,
+                             num_localisation=6) == plan.summary
 
-    text = report.read_text()
-    assert '| random init | 14.0 | 11.0 | 12.0 | 13.0 |' in text
-    assert '| DINO | 45.5 | 42.5 | 43.5 | 44.5 |' in text
-    assert '| CMD | 80.2 | 77.2 | 78.2 | 79.2 |' in text
-    assert '| pretrain cmd | 2:05 |' in text
-    assert [r['step'] for r in demo.read_scalars(plan.pretrain_dir('cmd'))
-            ] == [1, 2]  # 8 images, batch 4
+    summary = json.loads(plan.summary.read_text())
+    assert set(summary) == {'random', 'dino', 'cmd', 'supervised',
+                            'uniform_key_part_share', 'chance',
+                            'wall_time_s'}
+    for method, value in numbers.items():
+        row = summary[method]
+        assert set(row) == {'knn_top1', 'rank1', 'map', 'linear_top1',
+                            'key_part_share'}
+        assert (row['knn_top1'], row['rank1'], row['map'],
+                row['linear_top1']) == (value, value + 1, value + 2,
+                                        value + 3)
+    for method in ('random', 'dino', 'cmd'):
+        assert 0 <= summary[method]['key_part_share'] <= 100
+    assert summary['supervised']['key_part_share'] is None
     # DINO's MIL weights are uniform: they score exactly the boxes' area
-    area = re.search(r'The boxes cover ([\d.]+) %', text).group(1)
-    assert f'| DINO | {area} (uniform) |' in text
+    assert summary['dino']['key_part_share'] == pytest.approx(
+        summary['uniform_key_part_share'])
+    assert 0 < summary['uniform_key_part_share'] < 100
+    assert summary['chance'] == 25.0
+    assert summary['wall_time_s'] >= 125.0
+
+    text = plan.report.read_text()
+    assert text.splitlines()[2] == '**Verdict.** ' + demo.verdict(summary)
+    assert '| CMD | 77.2 | 78.2 | 79.2 | 80.2 |' in text
+    assert '| pretrain cmd | 2:05 |' in text
     images = re.findall(r'!\[[^\]]*\]\(([^)]+)\)', text)
-    assert 'loss_curves.png' in images
-    assert sum(p.startswith('heatmaps/cmd/') for p in images) == 2
-    assert sum(p.startswith('heatmaps/dino/') for p in images) == 2
+    assert images == ['mil_weights.png', 'training_curves.png']
     for path in images:
         with Image.open(plan.work_dir / path) as png:
             assert png.format == 'PNG'

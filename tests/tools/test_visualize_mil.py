@@ -67,8 +67,29 @@ def test_one_figure_per_image(viz, arch, panels, images, tmp_path):
     for path in written:
         with Image.open(path) as figure:
             assert figure.format == 'PNG'
-            # image + MIL weights (+ cls attention for the ViT), 2.6 in each
-            assert figure.width == pytest.approx(260 * panels, abs=2)
+            # image + MIL weights (+ cls attention for the ViT), 2.2 in
+            # each, and the colorbar
+            assert figure.width == pytest.approx(220 * panels + 110, abs=2)
+
+
+def test_a_uniform_mil_neck_gets_no_mil_panel(viz, images, tmp_path):
+    """The DINO baseline (attention='none'): its MIL weights are uniform by
+    construction, so only what it has is drawn (the ViT's cls attention)
+    and the title says why."""
+    config = write_tiny_config(
+        tmp_path / 'tiny_dino.py', 'vit', tmp_path / 'no_data',
+        extra="model = dict(neck=dict(attention='none'), head=dict("
+        'reg_weight=0.0, inter_weight=0.0))')
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(Config.fromfile(str(config)).model)
+    model.init_weights()
+    checkpoint = tmp_path / 'dino.pth'
+    torch.save({'state_dict': model.state_dict()}, checkpoint)
+    written = viz.main([str(config), str(checkpoint), '--images',
+                        images[0], '--out', str(tmp_path / 'out')])
+    with Image.open(written[0]) as figure:
+        assert figure.width == pytest.approx(220 * 2 + 110, abs=2)
 
 
 def test_maps_come_from_the_chosen_network(viz, tiny_vit):
@@ -131,10 +152,10 @@ def test_bad_inputs_name_the_problem(viz, tiny_vit, images, tmp_path):
     with pytest.raises(ValueError, match='distinct names'):
         viz.visualize(str(config), str(checkpoint), [images[0], images[0]],
                       str(tmp_path))
-    knn_config = ROOT / 'configs' / 'demo' / \
-        'knn-retrieval_vit-mini_synthetic.py'
+    eval_config = ROOT / 'configs' / 'demo' / \
+        'eval_resnet-mini_synthetic.py'
     with pytest.raises(TypeError, match='needs a CMD pre-training config'):
-        viz.visualize(str(knn_config), str(checkpoint), images[:1],
+        viz.visualize(str(eval_config), str(checkpoint), images[:1],
                       str(tmp_path))
     resnet_config = write_tiny_config(tmp_path / 'tiny_resnet.py', 'resnet',
                                       tmp_path)

@@ -6,13 +6,22 @@ import torch.nn.functional as F
 from torch import nn
 
 
+#: MLP normalisations: none (DINO's ViT head) or BatchNorm after every
+#: hidden linear layer (DINO's ``use_bn_in_head``).
+MLP_NORMS = ('none', 'bn')
+
+
 def build_mlp(in_channels: int, hidden_channels: int, out_channels: int,
-              num_layers: int) -> nn.Sequential:
-    """``num_layers`` linear layers with GELU between them."""
+              num_layers: int, norm: str = 'none') -> nn.Sequential:
+    """``num_layers`` linear layers with GELU between them, and with
+    ``norm='bn'`` a BatchNorm after every hidden one."""
     dims = [in_channels] + [hidden_channels] * (num_layers - 1)
     layers = []
     for d_in, d_out in zip(dims[:-1], dims[1:]):
-        layers += [nn.Linear(d_in, d_out), nn.GELU()]
+        layers.append(nn.Linear(d_in, d_out))
+        if norm == 'bn':
+            layers.append(nn.BatchNorm1d(d_out))
+        layers.append(nn.GELU())
     layers.append(nn.Linear(dims[-1], out_channels))
     mlp = nn.Sequential(*layers)
     for m in mlp:
@@ -50,16 +59,22 @@ class CMDProjector(nn.Module):
         num_prototypes (int): ``K``.
         num_layers (int): Linear layers in the MLP (>= 1).
         share_mlp (bool): Whether regions use the image MLP.
+        mlp_norm (str): ``'none'`` or ``'bn'``: BatchNorm after every hidden
+            linear layer, over all the tokens of one call (it removes the
+            component that all images share, which dominates the features of
+            a freshly initialised network). Defaults to ``'none'``.
     """
 
     def __init__(self, in_channels: int, hidden_channels: int,
                  bottleneck_channels: int, num_prototypes: int,
-                 num_layers: int, share_mlp: bool) -> None:
+                 num_layers: int, share_mlp: bool,
+                 mlp_norm: str = 'none') -> None:
         super().__init__()
         self.mlp = build_mlp(in_channels, hidden_channels,
-                             bottleneck_channels, num_layers)
+                             bottleneck_channels, num_layers, mlp_norm)
         self.region_mlp = None if share_mlp else build_mlp(
-            in_channels, hidden_channels, bottleneck_channels, num_layers)
+            in_channels, hidden_channels, bottleneck_channels, num_layers,
+            mlp_norm)
         prototypes = torch.empty(num_prototypes, bottleneck_channels)
         nn.init.trunc_normal_(prototypes, std=0.02)
         self.prototypes = nn.Parameter(prototypes)

@@ -1,17 +1,21 @@
-# Demo: k-NN top-1 and leave-one-out retrieval on the frozen teacher of a
-# ViT-mini pre-training checkpoint (cls token features):
-#   python tools/test.py configs/demo/knn-retrieval_vit-mini_synthetic.py \
-#       work_dirs/demo/pretrain_cmd/epoch_4.pth --out metrics.json
+# Demo: evaluation of a checkpoint's frozen ResNet-mini on the frozen,
+# average-pooled last map: weighted k-NN top-1 and a linear probe (train
+# split as memory / fit, test split scored) and leave-one-out retrieval
+# within the test split, in one pass:
+#   python tools/test.py configs/demo/eval_resnet-mini_synthetic.py \
+#       work_dirs/demo/train_cmd/epoch_5.pth --out metrics.json
+# The teacher of a CMD / DINO checkpoint is read; for a classifier (the
+# supervised reference) add --cfg-options model.network=student.
 _base_ = [
     './_base_/synthetic_fine_grained.py',
-    './_base_/cmd_vit-mini.py',
+    './_base_/cmd_resnet-mini.py',
     '../_base_/default_runtime.py',
 ]
 model = dict(
     _delete_=True,
     type='CMDFeatureExtractor',
-    backbone={{_base_.model.backbone}},
-    feature='cls',
+    backbone={{_base_.resnet_mini}},
+    feature='avg',
     network='teacher',
     data_preprocessor=dict(
         mean=[123.675, 116.28, 103.53],
@@ -29,5 +33,6 @@ test_dataloader = dict(
 test_evaluator = [
     dict(type='KNNAccuracy', k=20, temperature=0.07),
     dict(type='FineGrainedRetrieval', protocol='leave_one_out'),
+    dict(type='LinearProbeAccuracy'),
 ]
 test_cfg = dict()
