@@ -9,6 +9,7 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 import cmd_plugin  # noqa: F401  (registers the plugin)
+from tiny_configs import tiny_cmd_checkpoint
 
 # One intra-op thread: the tiny models of the tests run faster on a few
 # shared CPU cores than with torch's default of one thread per core.
@@ -75,3 +76,10 @@ def write_cub_layout(root: Path,
 def tiny_cub(tmp_path_factory) -> Path:
     """A 3-class, 12-image CUB-layout folder shared by the whole session."""
     return write_cub_layout(tmp_path_factory.mktemp('tiny_cub'))
+
+
+@pytest.fixture(scope='session')
+def tiny_vit(tmp_path_factory):
+    """``(config, checkpoint, model)`` of a tiny CMD ViT whose teacher
+    differs from its student (:func:`tiny_configs.tiny_cmd_checkpoint`)."""
+    return tiny_cmd_checkpoint(tmp_path_factory.mktemp('tiny_vit'), 'vit')

@@ -2,6 +2,12 @@
 import uuid
 from pathlib import Path
 
+import torch
+from mmengine.config import Config
+from mmengine.registry import DefaultScope
+
+from mmpretrain.registry import MODELS
+
 CONFIGS = Path(__file__).resolve().parents[1] / 'configs'
 
 
@@ -101,3 +107,21 @@ experiment_name = {path.stem + '_' + uuid.uuid4().hex[:8]!r}
 """
     path.write_text(text)
     return path
+
+
+def tiny_cmd_checkpoint(folder: Path, arch: str):
+    """A tiny CMD config and a checkpoint whose teacher differs from its
+    student, saved as mmengine's CheckpointHook lays it out."""
+    config = write_tiny_config(folder / f'tiny_{arch}.py', arch,
+                               folder / 'no_data')
+    torch.manual_seed(0)
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        model = MODELS.build(Config.fromfile(str(config)).model)
+    model.init_weights()
+    with torch.no_grad():
+        for param in model.teacher.parameters():
+            param.add_(0.5 * torch.randn_like(param))
+    checkpoint = folder / f'{arch}.pth'
+    torch.save({'state_dict': model.state_dict(), 'meta': dict(epoch=1)},
+               checkpoint)
+    return config, checkpoint, model.eval()

@@ -1,22 +1,30 @@
-"""tools/demo.py: step runner (reuse, failures) and the report writer."""
+"""The demo (``cmd_plugin.demo``, ``tools/demo.py``): step runner (reuse,
+failures), its plan, the verdict and the report writer."""
 import json
+import os
 import re
+import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 import pytest
 from PIL import Image
-from tool_scripts import load_tool
+
+import cmd_plugin.demo as demo
+import cmd_plugin.demo.run as demo_run
+from cmd_plugin.demo.plan import max_epochs
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_CONFIGS = ROOT / 'configs' / 'demo'
 
 
-
-@pytest.fixture(scope='module')
-def demo():
-    return load_tool('demo')
+def run_tool(command: list) -> subprocess.CompletedProcess:
+    """Run ``command`` (a tool and its arguments) from the repository root
+    with this checkout first on the path."""
+    return subprocess.run([sys.executable, *map(str, command)], cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)),
+                          capture_output=True, text=True)
 
 
 def python(code: str) -> list:
@@ -31,7 +39,7 @@ def write(path: Path) -> str:
 # ------------------------------------------------------------- step runner
 
 
-def test_finished_steps_are_reused(demo, tmp_path, capsys):
+def test_finished_steps_are_reused(tmp_path, capsys):
     done, fresh = tmp_path / 'done.pth', tmp_path / 'fresh.json'
     done.write_text('x')
     steps = [
@@ -58,7 +66,7 @@ def test_finished_steps_are_reused(demo, tmp_path, capsys):
     assert capsys.readouterr().out.count(': reused (its outputs exist') == 2
 
 
-def test_an_output_older_than_its_input_is_redone(demo, tmp_path):
+def test_an_output_older_than_its_input_is_redone(tmp_path):
     checkpoint, metrics = tmp_path / 'epoch_1.pth', tmp_path / 'm.json'
     metrics.write_text('old')
     checkpoint.write_text('newer')  # e.g. pre-training was redone
@@ -69,7 +77,7 @@ def test_an_output_older_than_its_input_is_redone(demo, tmp_path):
     assert metrics.read_text() == 'x' and action.done
 
 
-def test_a_failing_step_stops_with_its_name_and_log(demo, tmp_path):
+def test_a_failing_step_stops_with_its_name_and_log(tmp_path):
     never = tmp_path / 'never.json'
     steps = [
         demo.Step('pretrain cmd', [demo.Action(
@@ -90,29 +98,26 @@ def test_a_failing_step_stops_with_its_name_and_log(demo, tmp_path):
     assert not never.exists()
 
 
-def test_a_command_that_writes_nothing_fails(demo, tmp_path):
+def test_a_command_that_writes_nothing_fails(tmp_path):
     step = demo.Step('write report', [
         demo.Action(tmp_path / 'report.md', command=python('pass'))], 1)
     with pytest.raises(demo.DemoError, match='report.md was not written'):
         demo.run_steps([step], tmp_path / 'logs')
 
 
-def test_main_reports_the_failing_step(demo, tmp_path, monkeypatch, capsys):
-    def failing_steps(plan, python_exe=sys.executable):
-        return [demo.Step('pretrain cmd', [demo.Action(
-            plan.work_dir / 'x.pth',
-            command=python('print("CUDA out of paper"); raise SystemExit(1)'))
-        ], 1)]
-
-    monkeypatch.setattr(demo, 'build_steps', failing_steps)
-    assert demo.main(['--work-dir', str(tmp_path)]) == 1
+def test_a_failing_step_is_reported_with_its_log(tmp_path, capsys):
+    steps = [demo.Step('pretrain cmd', [demo.Action(
+        tmp_path / 'x.pth',
+        command=python('print("CUDA out of paper"); raise SystemExit(1)'))
+    ], 1)]
+    assert demo.run_demo(demo.DemoPlan(work_dir=tmp_path), steps) == 1
     err = capsys.readouterr().err
     assert 'step 1/1 pretrain cmd failed (exit code 1)' in err
     assert str(tmp_path / 'logs' / '1_pretrain_cmd.log') in err
     assert 'CUDA out of paper' in err  # the log's tail
 
 
-def test_the_real_plan(demo, tmp_path):
+def test_the_real_plan(tmp_path):
     plan = demo.DemoPlan(work_dir=tmp_path)
     steps = demo.build_steps(plan, python_exe='py')
     assert [s.title for s in steps] == [
@@ -125,7 +130,7 @@ def test_the_real_plan(demo, tmp_path):
         str(DEMO_CONFIGS / 'dino_resnet-mini_synthetic.py'), '--work-dir',
         str(tmp_path / 'train_dino'), '--resume-if-any'
     ]
-    epochs = demo.max_epochs(plan.train_configs['dino'])
+    epochs = max_epochs(plan.train_configs['dino'])
     assert dino.output == tmp_path / 'train_dino' / f'epoch_{epochs}.pth'
     evaluate_cmd = steps[5].actions[0]
     assert evaluate_cmd.inputs == [plan.checkpoint('cmd')]
@@ -137,12 +142,8 @@ def test_the_real_plan(demo, tmp_path):
         'save-init', str(plan.train_configs['cmd']),
         str(plan.checkpoint('random'))
     ]
-    # the demo's own sub-commands parse
-    save_init = demo.parse_args(steps[3].actions[0].command[2:])
-    assert save_init.command == 'save-init'
-    assert save_init.out == str(plan.checkpoint('random'))
-    report = demo.parse_args(steps[7].actions[0].command[2:])
-    assert (report.command, report.work_dir) == ('report', str(tmp_path))
+    assert steps[7].actions[0].command[2:] == [
+        '--work-dir', str(tmp_path), 'report']
     assert steps[7].actions[0].output == plan.summary
     # a finished pre-training is reused
     assert not steps[1].done
@@ -151,23 +152,24 @@ def test_the_real_plan(demo, tmp_path):
     assert steps[1].done
 
 
-def test_an_unwritable_work_dir_is_named(demo, tmp_path, capsys):
+def test_an_unwritable_work_dir_is_named(tmp_path):
     blocker = tmp_path / 'a_file'
     blocker.write_text('x')
     work_dir = blocker / 'demo'  # a folder under a file: never writable
-    assert demo.main(['--work-dir', str(work_dir)]) == 2
-    err = capsys.readouterr().err
+    done = run_tool([ROOT / 'tools' / 'demo.py', '--work-dir', work_dir])
+    assert done.returncode == 2
+    err = done.stderr
     assert f'cannot write to the work dir {work_dir}' in err
     assert 'Traceback' not in err
 
 
-def test_an_interrupted_run_says_how_to_resume(demo, tmp_path, monkeypatch,
+def test_an_interrupted_run_says_how_to_resume(tmp_path, monkeypatch,
                                                capsys):
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(demo, 'run_steps', interrupted)
-    assert demo.main(['--work-dir', str(tmp_path)]) == 130
+    monkeypatch.setattr(demo_run, 'run_steps', interrupted)
+    assert demo.run_demo(demo.DemoPlan(work_dir=tmp_path)) == 130
     err = capsys.readouterr().err
     assert 'interrupted' in err and 'again to resume' in err
     assert str(tmp_path) in err
@@ -190,7 +192,7 @@ def made_up_summary(knn, rank1, share):
     return summary
 
 
-def test_the_verdict_follows_the_numbers(demo):
+def test_the_verdict_follows_the_numbers():
     both = demo.verdict(made_up_summary(
         dict(random=15, dino=35, cmd=41.5, supervised=80),
         dict(random=12, dino=30, cmd=33, supervised=75), share=31.0))
@@ -225,7 +227,7 @@ model = dict(
 TINY_DATA = dict(num_classes=4, num_per_class=2)
 
 
-def tiny_plan(demo, tmp_path: Path):
+def tiny_plan(tmp_path: Path):
     """Demo configs shrunk to an 8-wide ResNet, 4 classes, 1 epoch."""
     cmd = tmp_path / 'cmd.py'
     cmd.write_text(f"""
@@ -257,17 +259,22 @@ test_dataloader = dict(dataset=dict(
         eval_config=evaluation)
 
 
-def test_report_of_a_tiny_run(demo, tmp_path):
-    plan = tiny_plan(demo, tmp_path)
+def test_report_of_a_tiny_run(tmp_path):
+    plan = tiny_plan(tmp_path)
     # CMD: a real 1-epoch run (2 iterations); DINO and the random init:
     # saved directly, with a hand-written DINO log, and made-up metrics
     # (fewer runners keep the test fast)
-    load_tool('train').main([str(plan.train_configs['cmd']),
-                             '--work-dir', str(plan.train_dir('cmd'))])
+    done = run_tool([ROOT / 'tools' / 'train.py', plan.train_configs['cmd'],
+                     '--work-dir', plan.train_dir('cmd')])
+    assert done.returncode == 0, done.stderr[-2000:]
     assert plan.checkpoint('cmd').is_file()
-    for method, config in (('dino', 'dino'), ('random', 'cmd')):
-        assert demo.main(['save-init', str(plan.train_configs[config]),
-                          str(plan.checkpoint(method))]) == 0
+    # the random init through the demo's own step command
+    save_init = demo.build_steps(plan)[3].actions[0]
+    done = run_tool(save_init.command[1:])
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert save_init.output == plan.checkpoint('random')
+    demo.save_initial_checkpoint(plan.train_configs['dino'],
+                                 plan.checkpoint('dino'))
     dino_log = plan.train_dir('dino') / '20240101_000000' / 'vis_data'
     dino_log.mkdir(parents=True)
     (dino_log / 'scalars.json').write_text('\n'.join(
