@@ -14,7 +14,7 @@ The floors, lowest first (docs/design.md, Layout): ``utils`` and
 ``structures``; the components (``models``, ``datasets``, ``engine``, ``evaluation``,
 ``visualization``); ``apis`` (the public API, config checks and the
 preflight, which import the components they build or check); ``study``
-(which runs through ``apis``); the package itself.
+and ``demo`` (which run through ``apis``); the package itself.
 """
 import ast
 from pathlib import Path
@@ -131,7 +131,7 @@ def test_utils_and_structures_are_the_lowest_floor():
         if name.startswith(lowest) for target in targets
         if not target.startswith(lowest)
     }
-    above_apis = (f'{PACKAGE}.apis', f'{PACKAGE}.study')
+    above_apis = (f'{PACKAGE}.apis', f'{PACKAGE}.study', f'{PACKAGE}.demo')
     upward |= {
         f'{name} -> {target}'
         for name, targets in graph.items()

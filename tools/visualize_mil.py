@@ -25,11 +25,10 @@ import argparse
 import os.path as osp
 
 import cmd_plugin  # noqa: F401  (registers CMD, MILNeck, ...)
+from cmd_plugin.apis import NETWORKS, visualize
 from cmd_plugin.apis.preflight import check_checkpoint
-from cmd_plugin.models.utils.cmd_checkpoint import NETWORKS
 from cmd_plugin.utils.user_errors import (UserError, add_debug_argument,
                                           exit_on_user_error)
-from cmd_plugin.visualization import visualize
 
 
 def parse_args(argv=None) -> argparse.Namespace:

@@ -6,9 +6,8 @@ from typing import Dict, List
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import DefaultScope
 
-from mmpretrain.registry import MODELS
+from ..apis import build_model
 from .steps import Action, Step
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,11 +83,8 @@ def save_initial_checkpoint(config: Path, path: Path, seed: int = 0) -> None:
         path (Path): Where to write ``{'state_dict': ..., 'meta': ...}``.
         seed (int): Torch seed of the initialisation. Defaults to 0.
     """
-    cfg = Config.fromfile(str(config))
     torch.manual_seed(seed)
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(cfg.model)
-    model.init_weights()
+    model = build_model(Config.fromfile(str(config)))
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save({'state_dict': model.state_dict(),
                 'meta': dict(epoch=0, iter=0, seed=seed)}, path)

@@ -13,10 +13,10 @@ from mmengine.config import Config
 from mmengine.registry import DefaultScope
 
 from mmpretrain.registry import DATASETS
+from ..apis import build_model, network_modules
 from ..evaluation.localisation import box_masks, mass_in_masks
-from ..visualization import (instance_maps, load_cmd_model, merge_curves,
-                             network_modules, plot_curves, plot_weight_maps,
-                             preprocess, read_curves)
+from ..visualization import (instance_maps, merge_curves, plot_curves,
+                             plot_weight_maps, preprocess, read_curves)
 from .plan import LABELS, METHODS, DemoPlan
 from .steps import format_duration, read_json
 
@@ -120,8 +120,8 @@ def where_networks_look(plan: DemoPlan, dataset, indices: Sequence[int]):
     maps = {}
     for method in ('random', 'dino', 'cmd'):
         config = plan.train_configs['dino' if method == 'dino' else 'cmd']
-        model = load_cmd_model(Config.fromfile(str(config)),
-                               str(plan.checkpoint(method)))
+        model = build_model(Config.fromfile(str(config)),
+                            str(plan.checkpoint(method)))
         backbone, neck = network_modules(model, 'teacher')
         maps[method] = (instance_maps(backbone, neck,
                                       preprocess(model, images_bgr)),

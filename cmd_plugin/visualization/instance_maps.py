@@ -1,34 +1,19 @@
 """Where a CMD network looks: its MIL weights and, for a ViT, the class
 token's attention, for a batch of images.
 
-Used by ``tools/visualize_mil.py`` and the demo's report.
+Used by ``tools/visualize_mil.py`` (:mod:`cmd_plugin.apis.mil_figures`) and
+the demo's report.
 """
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Iterator, Optional, Tuple
+from typing import Iterator, Optional
 
 import numpy as np
-
 import torch
-from mmengine.config import Config
-from mmengine.registry import DefaultScope
-from mmengine.runner import load_checkpoint
 from torch import nn
 
 from mmpretrain.models.backbones import VisionTransformer
 from mmpretrain.models.utils.attention import MultiheadAttention
-from mmpretrain.registry import MODELS
-from ..models.algorithms.cmd import CMD
-from ..models.utils.cmd_checkpoint import NETWORKS
-from ..utils.user_errors import UserError
-
-
-class NotCMDConfigError(UserError, TypeError):
-    """The config's model is not a CMD pre-training model."""
-
-
-class CheckpointMismatchError(UserError, RuntimeError):
-    """The checkpoint's keys or shapes do not fit the config's model."""
 
 
 @dataclass
@@ -46,48 +31,6 @@ class InstanceMaps:
     mil: torch.Tensor
     cls_attention: Optional[torch.Tensor] = None
 
-
-
-def load_cmd_model(cfg: Config, checkpoint: str) -> CMD:
-    """Build the config's CMD model and load a checkpoint into it, strictly.
-
-    Args:
-        cfg (Config): The pre-training config (``model.type='CMD'``).
-        checkpoint (str): Path or URL of a checkpoint of that model.
-
-    Returns:
-        CMD: The model in eval mode, on the CPU.
-    """
-    model_cfg = dict(cfg.model)
-    if 'data_preprocessor' not in model_cfg and cfg.get('data_preprocessor'):
-        model_cfg['data_preprocessor'] = cfg.data_preprocessor
-    with DefaultScope.overwrite_default_scope('mmpretrain'):
-        model = MODELS.build(model_cfg)
-    if not isinstance(model, CMD):
-        raise NotCMDConfigError(
-            f'Weight maps need a CMD pre-training config, but its model is '
-            f'{type(model).__name__}. Pass the config the checkpoint was '
-            'pre-trained with.')
-    # mmengine's loader (weights_only-safe once cmd_plugin is imported);
-    # strict: every key of the model must come from the checkpoint
-    try:
-        load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                        logger='silent')
-    except RuntimeError as error:  # strict: missing / unexpected keys
-        raise CheckpointMismatchError(
-            f'{checkpoint} does not fit the model of its config: {error}'
-        ) from error
-    return model.eval()
-
-
-def network_modules(model: CMD, network: str) -> Tuple[nn.Module, nn.Module]:
-    """``(backbone, neck)`` of the teacher or the student of a CMD model."""
-    if network not in NETWORKS:
-        raise ValueError(f'Unknown network {network!r}. Valid choices are '
-                         f'{list(NETWORKS)}.')
-    if network == 'teacher':
-        return model.teacher.backbone, model.teacher.neck
-    return model.backbone, model.neck
 
 
 def preprocess(model: nn.Module, images_bgr: np.ndarray) -> torch.Tensor:

@@ -14,7 +14,8 @@ from mmengine.registry import DefaultScope
 from PIL import Image
 
 from mmpretrain.registry import MODELS
-from cmd_plugin.visualization import visualize
+from cmd_plugin.apis import visualize
+from cmd_plugin.models.utils.cmd_checkpoint import CheckpointMismatchError
 from tiny_configs import tiny_cmd_checkpoint, write_tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,11 +96,11 @@ def test_bad_inputs_name_the_problem(tiny_vit, images, tmp_path):
                   str(tmp_path))
     eval_config = ROOT / 'configs' / 'demo' / \
         'eval_resnet-mini_synthetic.py'
-    with pytest.raises(TypeError, match='need a CMD pre-training config'):
+    with pytest.raises(TypeError, match='not CMD: pass a CMD pre-training config'):
         visualize(str(eval_config), str(checkpoint), images[:1],
                   str(tmp_path))
     resnet_config = write_tiny_config(tmp_path / 'tiny_resnet.py', 'resnet',
                                       tmp_path)
-    with pytest.raises(RuntimeError, match='missing keys'):
+    with pytest.raises(CheckpointMismatchError, match='missing keys'):
         visualize(str(resnet_config), str(checkpoint), images[:1],
                   str(tmp_path))

@@ -1,8 +1,8 @@
 """Where a CMD network looks: MIL weights and a ViT's cls attention."""
 import torch
 
-from cmd_plugin.visualization import (capture_cls_attention, instance_maps,
-                                      network_modules)
+from cmd_plugin.apis import network_modules
+from cmd_plugin.visualization import capture_cls_attention, instance_maps
 
 
 def test_maps_come_from_the_chosen_network(tiny_vit):

@@ -1,18 +1,16 @@
-"""One figure per image file: where a CMD checkpoint's network looks.
-
-The logic of ``tools/visualize_mil.py`` (see its docstring for the figure).
-"""
+"""One figure per image file: where a CMD checkpoint's network looks (what
+``tools/visualize_mil.py`` runs; see its docstring for the figure)."""
 import os.path as osp
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-import mmcv
-import numpy as np
 from mmengine.config import Config
 
-from .instance_maps import (instance_maps, load_cmd_model, network_modules,
-                            preprocess)
-from .weight_maps import plot_weight_maps
+from ..models.utils.cmd_checkpoint import network_modules
+from ..visualization import (instance_maps, plot_weight_maps, preprocess,
+                             read_images)
+from .model_loading import build_model
+from .pipeline_lookup import find_transform
 
 
 def global_crop_size(cfg: Config, default: int = 224) -> int:
@@ -20,39 +18,11 @@ def global_crop_size(cfg: Config, default: int = 224) -> int:
 
     Args:
         cfg (Config): A pre-training config.
-        default (int): Returned when the train pipeline has no
+        default (int): Returned when the training pipeline has no
             ``CMDMultiCrop``. Defaults to 224.
     """
-    dataset = (cfg.get('train_dataloader') or {}).get('dataset') or {}
-    for transform in dataset.get('pipeline', []):
-        if transform.get('type') in ('CMDMultiCrop',
-                                     'mmpretrain.CMDMultiCrop'):
-            return transform.get('global_size', default)
-    return default
-
-
-def read_images(paths: Sequence[str], size: int) -> np.ndarray:
-    """Read image files as uint8 BGR and resize them to ``size x size``.
-
-    Args:
-        paths (Sequence[str]): Image files.
-        size (int): Output side.
-
-    Returns:
-        np.ndarray: ``(B, size, size, 3)`` uint8, BGR.
-    """
-    if not isinstance(size, int) or size < 1:
-        raise ValueError(f'--size must be a positive int, got {size!r}.')
-    images = []
-    for path in paths:
-        if not osp.isfile(path):
-            raise FileNotFoundError(f'Image file not found: {path}')
-        img = mmcv.imread(path, channel_order='bgr')
-        if img is None:
-            raise ValueError(f'Cannot decode image file: {path}')
-        images.append(mmcv.imresize(img, (size, size),
-                                    interpolation='bicubic'))
-    return np.stack(images)
+    crop = find_transform(cfg, 'CMDMultiCrop', required=False)
+    return default if crop is None else crop.get('global_size', default)
 
 
 def visualize(config: str,
@@ -86,7 +56,7 @@ def visualize(config: str,
     cfg = Config.fromfile(config)
     size = global_crop_size(cfg) if size is None else size
     images_bgr = read_images(images, size)
-    model = load_cmd_model(cfg, checkpoint)
+    model = build_model(cfg, checkpoint)
     backbone, neck = network_modules(model, network)
     maps = instance_maps(backbone, neck, preprocess(model, images_bgr))
     uniform = getattr(neck, 'attention', None) == 'none'
