@@ -32,9 +32,6 @@ _PART_SIDE = (0.14, 0.22)
 _STROKE_LENGTH = (0.15, 0.35)
 _STROKE_ASPECT = (3.0, 6.0)
 _GRID = 3  # key parts sit in distinct cells of a 3 x 3 grid, never overlap
-# First entry of the seed of a shared scene's stream (``num_scenes > 0``),
-# outside the range of the split indices that image streams start with.
-_SCENE_STREAM = 2**16
 
 
 class PartType(NamedTuple):
@@ -140,12 +137,6 @@ class SyntheticFineGrained(BaseDataset):
         part_size (tuple[float, float]): Range of a key part's side as a
             fraction of the image side, within ``(0, 1 / 3]`` (a part fits
             its grid cell). Defaults to (0.14, 0.22).
-        num_scenes (int): 0: every image draws its own background and
-            strokes. ``n > 0``: they come from one of ``n`` scenes shared by
-            all classes and both splits (the scene is drawn per image), as
-            photographs of different species share sky, foliage and
-            branches; the key parts, their places, the pixel noise and the
-            illumination stay per image. Defaults to 0.
         seed (int): Non-negative seed of the images. Defaults to 0.
         metainfo (dict, optional): Meta information; its ``classes``, if
             given, must have ``num_classes`` names. Defaults to None.
@@ -176,7 +167,6 @@ class SyntheticFineGrained(BaseDataset):
                  num_distractors: int = 8,
                  background_contrast: float = 1.0,
                  part_size: Tuple[float, float] = _PART_SIDE,
-                 num_scenes: int = 0,
                  seed: int = 0,
                  metainfo: Optional[dict] = None,
                  pipeline: Sequence = (),
@@ -201,7 +191,6 @@ class SyntheticFineGrained(BaseDataset):
             raise ValueError(
                 f'{owner}.part_size: must be (low, high) with 0 < low <= high '
                 f'<= 1/{_GRID}, got {part_size!r}.')
-        check_int(owner, 'num_scenes', num_scenes, 0)
         check_int(owner, 'seed', seed, 0)
         width = max(2, len(str(num_classes - 1)))
         names = tuple(f'part_{c:0{width}d}' for c in range(num_classes))
@@ -219,7 +208,6 @@ class SyntheticFineGrained(BaseDataset):
         self.num_distractors = num_distractors
         self.background_contrast = float(background_contrast)
         self.part_size = tuple(float(v) for v in part_size)
-        self.num_scenes = num_scenes
         self.seed = seed
         self.class_parts = self._class_codes(num_classes, num_parts)
         super().__init__(
@@ -290,45 +278,38 @@ class SyntheticFineGrained(BaseDataset):
         """Draw image ``instance`` of class ``label`` (see :meth:`render`)."""
         rng = np.random.default_rng(
             [self.seed, SPLITS.index(self.split), label, instance])
-        scene = rng
-        if self.num_scenes:
-            scene = np.random.default_rng([
-                self.seed, _SCENE_STREAM,
-                int(rng.integers(self.num_scenes))
-            ])
         size = self.image_size
         pix = np.arange(size) + 0.5
         ys, xs = np.meshgrid(pix, pix, indexing='ij')
 
         # Background: smooth colour field + grating + noise, class-blind.
-        cells = scene.integers(2, 5)
-        field = scene.uniform(50, 200, size=(cells, cells, 3))
-        field = field.astype(np.uint8)
+        cells = rng.integers(2, 5)
+        field = rng.uniform(50, 200, size=(cells, cells, 3)).astype(np.uint8)
         img = np.asarray(
             Image.fromarray(field).resize((size, size), Image.BILINEAR),
             dtype=np.float64)
         contrast = self.background_contrast
         if contrast != 1:
             img = 125 + contrast * (img - 125)
-        theta, phase = scene.uniform(0, np.pi), scene.uniform(0, 2 * np.pi)
-        period = scene.uniform(0.1, 0.3) * size
-        img += contrast * scene.uniform(5, 25) * np.sin(
+        theta, phase = rng.uniform(0, np.pi), rng.uniform(0, 2 * np.pi)
+        period = rng.uniform(0.1, 0.3) * size
+        img += contrast * rng.uniform(5, 25) * np.sin(
             2 * np.pi * (xs * np.cos(theta) + ys * np.sin(theta)) / period +
             phase)[..., None]
 
         # Clutter: thin strokes in the palette colours of the key parts.
         colours = list(PALETTE.values())
         for _ in range(self.num_distractors):
-            cx, cy = scene.uniform(0, size, 2)
-            length = scene.uniform(*_STROKE_LENGTH) * size / 2
-            width = length / scene.uniform(*_STROKE_ASPECT)
-            angle = scene.uniform(0, np.pi)
+            cx, cy = rng.uniform(0, size, 2)
+            length = rng.uniform(*_STROKE_LENGTH) * size / 2
+            width = length / rng.uniform(*_STROKE_ASPECT)
+            angle = rng.uniform(0, np.pi)
             du, dv = xs - cx, ys - cy
             along = du * np.cos(angle) + dv * np.sin(angle)
             across = -du * np.sin(angle) + dv * np.cos(angle)
             mask = (along / length)**2 + (across / width)**2 <= 1
-            img[mask] = np.asarray(colours[scene.integers(len(colours))]) \
-                * scene.uniform(0.7, 1.0)
+            img[mask] = np.asarray(colours[rng.integers(len(colours))]) \
+                * rng.uniform(0.7, 1.0)
 
         # Key parts: the class's part types in distinct grid cells.
         cell = size / _GRID
@@ -359,6 +340,5 @@ class SyntheticFineGrained(BaseDataset):
             f'Distractors per image: \t{self.num_distractors}',
             f'Background contrast: \t{self.background_contrast}',
             f'Key part size: \t{self.part_size}',
-            f'Shared scenes: \t{self.num_scenes or "none"}',
             f'Seed: \t{self.seed}'
         ]

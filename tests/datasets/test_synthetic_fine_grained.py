@@ -98,7 +98,6 @@ def test_classes_metainfo():
     (dict(background_contrast=1.5), 'background_contrast'),
     (dict(part_size=(0.2, 0.5)), r'part_size: must be \(low, high\)'),
     (dict(part_size=0.2), 'part_size'),
-    (dict(num_scenes=-1), 'num_scenes'),
 ])
 def test_invalid_arguments_are_named(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -198,28 +197,6 @@ def outside_parts(dataset: SyntheticFineGrained, idx: int) -> np.ndarray:
     for x1, y1, x2, y2 in (part.box for part in parts):
         image[y1:y2, x1:x2] = np.nan
     return image
-
-
-def test_shared_scenes_share_the_clutter_not_the_parts():
-    """With one shared scene every image has the same background and
-    strokes, up to the per-image pixel noise and per-channel illumination
-    gain (so each channel correlates strongly between images outside their
-    parts); by default each image draws its own (no correlation). The parts
-    stay per image either way."""
-    def clutter_correlation(**kwargs) -> float:
-        dataset = small(num_per_class=8, image_size=48, **kwargs)
-        a, b = outside_parts(dataset, 0), outside_parts(dataset, 17)
-        both = ~(np.isnan(a[..., 0]) | np.isnan(b[..., 0]))
-        return min(np.corrcoef(a[both, c], b[both, c])[0, 1]
-                   for c in range(3))
-
-    assert clutter_correlation(num_scenes=1) > 0.8
-    assert abs(clutter_correlation()) < 0.4
-    shared_parts = [small(num_scenes=1).render(i)[1] for i in range(4)]
-    assert len({part.box for parts in shared_parts for part in parts}) > 4
-    # num_scenes=0 is the default stream: the same pixels
-    np.testing.assert_array_equal(small(num_scenes=0).render(5)[0],
-                                  small().render(5)[0])
 
 
 def test_background_contrast_and_part_size():
