@@ -13,15 +13,13 @@ from ..losses import (cross_view_mask, cross_view_pairs, feature_matching,
                       geometric_matching, image_distillation_loss,
                       inter_level_loss, mil_pool_log_probs, mil_pool_probs,
                       region_distillation_terms, region_match_weights,
-                      sinkhorn_teacher_probs, student_log_probs,
-                      teacher_probs)
+                      student_log_probs, teacher_probs)
 from ..utils.training_diagnostics import (effective_regions, entropy,
                                           entropy_of_log, matched_entropy,
                                           prototype_usage)
 from .cmd_projector import MLP_NORMS, CMDProjector
 
 MATCHINGS = ('feature', 'geometric')
-CENTERINGS = ('ema', 'sinkhorn')
 WEIGHTINGS = ('uniform', 'mil')
 
 
@@ -59,12 +57,6 @@ class CMDHead(BaseModule):
             :class:`TeacherTemperatureHook` sets it. Defaults to 0.04.
         centre_momentum (float): EMA momentum of the centres.
             Defaults to 0.9.
-        centering (str): How the teacher's targets are centred: ``'ema'``
-            (DINO: subtract the running centre, then softmax at ``tau_t``)
-            or ``'sinkhorn'`` (DINOv2: Sinkhorn-Knopp balancing of the batch
-            at ``tau_t``, :func:`~cmd_plugin.models.losses.
-            sinkhorn_teacher_probs`; the centres are still kept, unused).
-            Defaults to ``'ema'``.
         init_cfg (dict, optional): Initialisation config. Defaults to None.
     """
 
@@ -84,13 +76,11 @@ class CMDHead(BaseModule):
                  student_temp: float = 0.1,
                  teacher_temp: float = 0.04,
                  centre_momentum: float = 0.9,
-                 centering: str = 'ema',
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         check_choice('CMDHead', 'matching', matching, MATCHINGS)
         check_choice('CMDHead', 'weighting', weighting, WEIGHTINGS)
         check_choice('CMDHead', 'mlp_norm', mlp_norm, MLP_NORMS)
-        check_choice('CMDHead', 'centering', centering, CENTERINGS)
         for name, value in (('in_channels', in_channels),
                             ('num_prototypes', num_prototypes),
                             ('hidden_channels', hidden_channels),
@@ -122,7 +112,6 @@ class CMDHead(BaseModule):
         self.student_temp = student_temp
         self.teacher_temp = teacher_temp
         self.centre_momentum = centre_momentum
-        self.centering = centering
         self.register_buffer('image_centre', torch.zeros(1, num_prototypes))
         self.register_buffer('region_centre', torch.zeros(1, num_prototypes))
 
@@ -191,19 +180,13 @@ class CMDHead(BaseModule):
         self.update_centres(teacher)
         return losses
 
-    def _teacher_probs(self, logits: torch.Tensor,
-                       centre: torch.Tensor) -> torch.Tensor:
-        """The teacher's targets, centred as :attr:`centering` says."""
-        if self.centering == 'sinkhorn':
-            return sinkhorn_teacher_probs(logits, self.teacher_temp)
-        return teacher_probs(logits, centre, self.teacher_temp)
-
     def _losses(self, student: List[CropEncoding], teacher: CropEncoding,
                 boxes: Optional[torch.Tensor], flips: Optional[torch.Tensor],
                 diagnostics: bool
                 ) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
         """The loss terms, and the distributions the diagnostics read."""
-        t_image = self._teacher_probs(teacher.image_logits, self.image_centre)
+        t_image = teacher_probs(teacher.image_logits, self.image_centre,
+                                self.teacher_temp)
         s_image = torch.cat([
             student_log_probs(g.image_logits, self.student_temp)
             for g in student
@@ -217,8 +200,8 @@ class CMDHead(BaseModule):
         if not self.uses_regions:
             return losses, parts
 
-        t_regions = self._teacher_probs(teacher.region_logits,
-                                        self.region_centre)
+        t_regions = teacher_probs(teacher.region_logits, self.region_centre,
+                                  self.teacher_temp)
         s_regions = [
             student_log_probs(g.region_logits, self.student_temp)
             for g in student

@@ -3,8 +3,7 @@ from .distillation import (cross_view_mask, cross_view_pairs,
                            image_distillation_loss, inter_level_loss,
                            mil_pool_log_probs, mil_pool_probs,
                            pairwise_cross_entropy,
-                           region_distillation_terms,
-                           sinkhorn_teacher_probs, student_log_probs,
+                           region_distillation_terms, student_log_probs,
                            teacher_probs)
 from .region_matching import (feature_matching, geometric_matching,
                               region_centres, region_match_weights)
@@ -14,5 +13,5 @@ __all__ = [
     'geometric_matching', 'image_distillation_loss', 'inter_level_loss', 'mil_pool_log_probs',
     'mil_pool_probs', 'pairwise_cross_entropy', 'region_centres',
     'region_distillation_terms', 'region_match_weights',
-    'sinkhorn_teacher_probs', 'student_log_probs', 'teacher_probs'
+    'student_log_probs', 'teacher_probs'
 ]

@@ -11,7 +11,6 @@ Example:
     >>> image_distillation_loss(t, s)  # mean over the 2 * 6 - 2 pairs
 """
 import torch
-from mmengine.dist import all_reduce, get_world_size
 
 
 def teacher_probs(logits: torch.Tensor, centre: torch.Tensor,
@@ -27,47 +26,6 @@ def teacher_probs(logits: torch.Tensor, centre: torch.Tensor,
         Tensor: ``(..., K)`` fp32 probabilities.
     """
     return ((logits.float() - centre.float()) / temperature).softmax(dim=-1)
-
-
-@torch.no_grad()
-def sinkhorn_teacher_probs(logits: torch.Tensor, temperature: float,
-                           iterations: int = 3) -> torch.Tensor:
-    """Teacher distributions balanced over the prototypes (Sinkhorn-Knopp).
-
-    The centring of DINOv2 / iBOT / SwAV instead of DINO's running centre:
-    ``exp(t / tau)`` over all ``n`` rows of the batch (of every process) is
-    rescaled alternately so that every prototype receives ``n / K`` of the
-    mass and every row sums to 1. The rows can then never all be the same
-    (no uniform and no one-prototype collapse), however alike the
-    network's outputs still are, e.g. early in a short run.
-
-    Args:
-        logits (Tensor): ``(..., K)`` teacher logits; all leading entries
-            form the batch.
-        temperature (float): Teacher temperature ``tau_t``.
-        iterations (int): Sinkhorn-Knopp iterations. Defaults to 3.
-
-    Returns:
-        Tensor: ``(..., K)`` fp32 probabilities, each row summing to 1.
-    """
-    # float64: exp((t - max) / tau) reaches exp(-2 / tau), below float32's
-    # range for tau < 0.03
-    flat = logits.double().reshape(-1, logits.shape[-1])
-    scaled = flat / temperature
-    peak = scaled.max().detach().clone()
-    all_reduce(peak, op='max')
-    q = (scaled - peak).exp().t()  # (K, n): prototypes x rows
-    rows = q.new_tensor(float(q.shape[1] * get_world_size()))
-    total = q.sum()
-    all_reduce(total)
-    q /= total
-    for _ in range(iterations):
-        per_prototype = q.sum(dim=1, keepdim=True)
-        all_reduce(per_prototype)
-        q /= per_prototype * q.shape[0]
-        q /= q.sum(dim=0, keepdim=True) * rows
-    q *= rows
-    return q.t().reshape(logits.shape).float()
 
 
 def student_log_probs(logits: torch.Tensor,
