@@ -50,15 +50,10 @@ class KNNAccuracy(SplitFeatureMetric):
         Returns:
             dict[str, float]: ``top1``, the accuracy in %.
         """
-        splits = self.split_features(results, ['train', 'test'])
-        train_feats, train_labels = splits['train']
-        test_feats, test_labels = splits['test']
-        predictions = weighted_knn_predict(
-            train_feats,
-            train_labels,
-            test_feats,
-            k=self.k,
-            temperature=self.temperature,
-            chunk_size=self.chunk_size)
-        accuracy = (predictions == test_labels).float().mean().item()
-        return {'top1': 100 * accuracy}
+        def vote(train_feats, train_labels, test_feats):
+            return weighted_knn_predict(train_feats, train_labels,
+                                        test_feats, k=self.k,
+                                        temperature=self.temperature,
+                                        chunk_size=self.chunk_size)
+
+        return self.train_to_test_top1(results, vote)

@@ -45,12 +45,10 @@ class LinearProbeAccuracy(SplitFeatureMetric):
         Returns:
             dict[str, float]: ``top1``, the accuracy in %.
         """
-        splits = self.split_features(results, ['train', 'test'])
-        train_feats, train_labels = splits['train']
-        test_feats, test_labels = splits['test']
-        num_classes = int(max(train_labels.max(), test_labels.max())) + 1
-        predictions = linear_probe_predict(
-            train_feats, train_labels, test_feats, num_classes,
-            self.weight_decay)
-        accuracy = (predictions == test_labels).float().mean().item()
-        return {'top1': 100 * accuracy}
+        def fit_and_predict(train_feats, train_labels, test_feats):
+            num_classes = int(train_labels.max()) + 1
+            return linear_probe_predict(train_feats, train_labels,
+                                        test_feats, num_classes,
+                                        self.weight_decay)
+
+        return self.train_to_test_top1(results, fit_and_predict)

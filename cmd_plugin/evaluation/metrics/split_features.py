@@ -1,5 +1,5 @@
 """Shared collection step of the metrics on labelled train / test features."""
-from typing import Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 from mmengine.evaluator import BaseMetric
@@ -74,3 +74,26 @@ class SplitFeatureMetric(BaseMetric):
             stacked[split] = (torch.stack([r['feature'] for r in rows]),
                               torch.tensor([r['label'] for r in rows]))
         return stacked
+
+    def train_to_test_top1(
+        self, results: List[dict],
+        predict: Callable[[torch.Tensor, torch.Tensor, torch.Tensor],
+                          torch.Tensor]
+    ) -> Dict[str, float]:
+        """Top-1 of a classifier fitted on the train split, on the test one.
+
+        Args:
+            results (list[dict]): What :meth:`process` stored.
+            predict (Callable): ``predict(train_feats (N, C), train_labels
+                (N,), test_feats (M, C))`` returns the ``(M,)`` predicted
+                labels.
+
+        Returns:
+            dict[str, float]: ``top1``, the test accuracy in %.
+        """
+        splits = self.split_features(results, ['train', 'test'])
+        train_feats, train_labels = splits['train']
+        test_feats, test_labels = splits['test']
+        predictions = predict(train_feats, train_labels, test_feats)
+        accuracy = (predictions == test_labels).float().mean().item()
+        return {'top1': 100 * accuracy}
