@@ -4,10 +4,10 @@
         [--work-dir DIR] [--seed 0] [--kills-per-run 4] [--slow-save 0.6]
         [--keep]
 
-Trains a tiny CMD model (ViT with 2 layers on 32 px synthetic images, CPU,
-``num_workers=0``) for 8 epochs of 4 iterations, with a checkpoint every 3
-iterations (``by_epoch=False, interval=3, max_keep_ckpts=2``), through
-``tools/train.py``:
+Trains a tiny CMD model (the demo's ResNet-mini at 8-16-32 channels on 32 px
+synthetic images, CPU, ``num_workers=0``) for 8 epochs of 4 iterations, with
+a checkpoint every 3 iterations (``by_epoch=False, interval=3,
+max_keep_ckpts=2``), through ``tools/train.py``:
 
 1. an uninterrupted reference run;
 2. ``--trials`` kills: runs of ``--kills-per-run`` trials each; a trial lets
@@ -76,14 +76,11 @@ RUN_TIMEOUT = 3600
 
 CONFIG = f"""
 # Written by tools/fault_test.py: a tiny CPU run of the demo recipe.
-_base_ = {str(ROOT / 'configs/demo/cmd_vit-mini_synthetic.py')!r}
+_base_ = {str(ROOT / 'configs/demo/cmd_resnet-mini_synthetic.py')!r}
 model = dict(
-    backbone=dict(
-        arch=dict(_delete_=True, embed_dims=32, num_layers=2, num_heads=2,
-                  feedforward_channels=64),
-        img_size=32, patch_size=8, drop_path_rate=0.1),
-    neck=dict(in_channels=32, region_pool=1, attn_channels=16),
-    head=dict(in_channels=32, num_prototypes=64, hidden_channels=32,
+    backbone=dict(stem_channels=8, base_channels=8),
+    neck=dict(attn_channels=16),
+    head=dict(num_prototypes=64, hidden_channels=32,
               bottleneck_channels=16))
 photometric = [
     dict(type='RandomApply',
