@@ -77,15 +77,21 @@ def test_runner_registers_checkpoint_hooks_as_crash_safe(monkeypatch):
 
 
 def test_stop_signals_record_then_stop_at_once():
-    before = signal.getsignal(signal.SIGINT)
-    with StopSignals() as stop:
-        assert stop.installed and stop.received is None
-        os.kill(os.getpid(), signal.SIGINT)
-        assert stop.received == signal.SIGINT  # recorded, not raised
-        with pytest.raises(KeyboardInterrupt):  # the second one: at once
+    # as in an interactive shell: a process started in the background by a
+    # non-interactive shell inherits SIGINT ignored, and StopSignals leaves
+    # an ignored signal alone
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with StopSignals() as stop:
+            assert stop.installed and stop.received is None
             os.kill(os.getpid(), signal.SIGINT)
-    assert signal.getsignal(signal.SIGINT) is before
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+            assert stop.received == signal.SIGINT  # recorded, not raised
+            with pytest.raises(KeyboardInterrupt):  # the second: at once
+                os.kill(os.getpid(), signal.SIGINT)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    finally:
+        signal.signal(signal.SIGINT, outer)
 
 
 def test_training_interrupted_exits_like_a_signal():
