@@ -9,8 +9,9 @@ from cmd_plugin.engine.hooks import (FreezePrototypesHook, TeacherMomentumHook,
 
 def fake_runner(it=0, epoch=0, iters_per_epoch=10, max_iters=100):
     projector = SimpleNamespace(freeze_prototypes=None)
-    head = SimpleNamespace(teacher_temp=None, projector=projector)
-    model = SimpleNamespace(head=head, momentum=None)
+    # what the hooks may touch on a CMD model (CMD's schedule interface)
+    model = SimpleNamespace(teacher_temp=None, projector=projector,
+                            momentum=None)
     return SimpleNamespace(model=model, iter=it, epoch=epoch,
                            max_iters=max_iters,
                            train_dataloader=[None] * iters_per_epoch)
@@ -20,10 +21,10 @@ def test_temperature_warmup_and_short_runs():
     hook = TeacherTemperatureHook(start=0.04, end=0.07, warmup_epochs=30)
     runner = fake_runner(it=150)  # epoch 15 of the warm-up
     hook.before_train_iter(runner, 0)
-    assert math.isclose(runner.model.head.teacher_temp, 0.055)
+    assert math.isclose(runner.model.teacher_temp, 0.055)
     runner = fake_runner(it=1000)
     hook.before_train_iter(runner, 0)
-    assert math.isclose(runner.model.head.teacher_temp, 0.07)
+    assert math.isclose(runner.model.teacher_temp, 0.07)
     assert TeacherTemperatureHook(warmup_epochs=0).temperature(0) == 0.07
 
 
@@ -44,7 +45,7 @@ def test_freeze_prototypes_first_epoch_only():
     for epoch, frozen in ((0, True), (1, False), (5, False)):
         runner = fake_runner(epoch=epoch)
         hook.before_train_epoch(runner)
-        assert runner.model.head.projector.freeze_prototypes is frozen
+        assert runner.model.projector.freeze_prototypes is frozen
 
 
 def test_freeze_prototypes_hook_lets_the_optimiser_skip_them():
@@ -55,7 +56,7 @@ def test_freeze_prototypes_hook_lets_the_optimiser_skip_them():
     optimizer = torch.optim.AdamW(projector.parameters(), lr=0.1,
                                   weight_decay=0.5)
     runner = fake_runner(epoch=0)
-    runner.model.head.projector = projector
+    runner.model.projector = projector
     runner.optim_wrapper = SimpleNamespace(optimizer=optimizer)
     hook = FreezePrototypesHook(epochs=1)
     hook.before_train(runner)

@@ -30,8 +30,7 @@ def feed(hook, runner, outputs):
 
 def test_warns_once_per_episode_naming_the_signal():
     k = 64
-    runner = runner_for(SimpleNamespace(head=SimpleNamespace(
-        num_prototypes=k)))
+    runner = runner_for(SimpleNamespace(num_prototypes=k))
     hook = TeacherCollapseHook(patience=3)
     uniform = {'diag/teacher_entropy_img': torch.tensor(math.log(k)),
                'diag/teacher_entropy_reg': torch.tensor(0.5 * math.log(k))}

@@ -1,4 +1,6 @@
 """The CMD algorithm: teacher, EMA, centres, gradients, config errors."""
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -18,6 +20,21 @@ def test_loss_terms_and_no_teacher_gradient():
     assert all(p.grad is None for p in model.teacher.parameters())
     assert all(not p.requires_grad for p in model.teacher.parameters())
     assert model.backbone.cls_token.grad is not None
+
+
+def test_schedule_interface_reaches_the_head():
+    """What the hooks set on the model lands where the losses read it."""
+    model = build()
+    model.teacher_temp = 0.0625
+    assert model.head.teacher_temp == 0.0625 == model.teacher_temp
+    assert model.projector is model.head.projector
+    assert model.num_prototypes == model.head.projector.prototypes.shape[0]
+    # same weights and centres, only the temperature set through the model
+    flat = copy.deepcopy(model)
+    flat.teacher_temp = 0.5
+    inputs = batch()
+    assert not torch.isclose(loss_terms(model.loss(*inputs))['loss_img'],
+                             loss_terms(flat.loss(*inputs))['loss_img'])
 
 
 def test_teacher_starts_as_student_copy():

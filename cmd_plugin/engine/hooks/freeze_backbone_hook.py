@@ -2,11 +2,11 @@
 from typing import List, Sequence
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from torch import nn
 
 from mmpretrain.registry import HOOKS
 from ...utils.validation import check_bool
+from .trained_model import trained_model
 
 
 @HOOKS.register_module()
@@ -44,8 +44,7 @@ class FreezeBackboneHook(Hook):
 
     @staticmethod
     def _model(runner) -> nn.Module:
-        model = runner.model
-        return model.module if is_model_wrapper(model) else model
+        return trained_model(runner)
 
     def _backbones(self, runner) -> List[nn.Module]:
         model = self._model(runner)

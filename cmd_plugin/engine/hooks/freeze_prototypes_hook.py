@@ -1,9 +1,9 @@
 """Keep the prototype layer fixed during the first epoch(s)."""
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
 from ...utils.validation import check_int
+from .trained_model import trained_model
 
 
 @HOOKS.register_module()
@@ -38,9 +38,8 @@ class FreezePrototypesHook(Hook):
 
     @staticmethod
     def _projector(runner):
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        return model.head.projector
+        model = trained_model(runner)
+        return model.projector
 
     def before_train(self, runner) -> None:
         """Let the optimiser skip the frozen prototypes at every step."""

@@ -4,7 +4,6 @@ from typing import List, Optional, Tuple, Union
 import torch
 from mmengine.dist import collect_results, is_main_process
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -14,6 +13,7 @@ from ...models.utils.cmd_checkpoint import check_network, network_modules
 from ...models.utils.image_features import (as_image_batch, check_feature,
                                             image_features)
 from ...utils.validation import check_int, check_number
+from .trained_model import trained_model
 
 
 @HOOKS.register_module()
@@ -90,8 +90,7 @@ class KNNMonitorHook(Hook):
         """Evaluate and log ``knn/top1`` every ``interval`` epochs."""
         if not self.every_n_epochs(runner, self.interval):
             return
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = trained_model(runner)
         top1 = self.evaluate(model)
         if top1 is None:  # not the main process
             return

@@ -5,9 +5,9 @@ from collections import defaultdict
 from typing import Dict, Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
+from .trained_model import trained_model
 
 
 def count(number: int) -> str:
@@ -82,8 +82,7 @@ class RunSummaryHook(Hook):
     def before_train(self, runner) -> None:
         """Log the optimiser summary; start the clock."""
         self._start = time.perf_counter()
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = trained_model(runner)
         optimizer = getattr(runner.optim_wrapper, 'optimizer', None)
         if optimizer is None:  # e.g. an OptimWrapperDict
             return
@@ -131,8 +130,7 @@ class RunSummaryHook(Hook):
         """Log the tested weights and the metrics as a table."""
         if not metrics:
             return
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = trained_model(runner)
         weights = runner.cfg.get('load_from') or 'the initial weights'
         network = getattr(model, 'network', None)
         if isinstance(network, str):

@@ -3,10 +3,10 @@ import math
 from typing import Dict, Optional
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
 from ...utils.validation import check_int, check_number
+from .trained_model import trained_model
 
 #: The teacher-entropy signals of :meth:`CMDHead._diagnostics`.
 SIGNALS = ('diag/teacher_entropy_img', 'diag/teacher_entropy_reg',
@@ -50,9 +50,8 @@ class TeacherCollapseHook(Hook):
                          outputs: Optional[dict] = None) -> None:
         if not outputs:
             return
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        log_k = math.log(model.head.num_prototypes)
+        model = trained_model(runner)
+        log_k = math.log(model.num_prototypes)
         for name in SIGNALS:
             if name not in outputs:
                 continue

@@ -2,10 +2,10 @@
 import math
 
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
 from ...utils.validation import check_number
+from .trained_model import trained_model
 
 
 @HOOKS.register_module()
@@ -37,6 +37,5 @@ class TeacherMomentumHook(Hook):
             1 + math.cos(math.pi * progress)) / 2
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None):
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = trained_model(runner)
         model.momentum = self.momentum(runner.iter, runner.max_iters)

@@ -1,9 +1,9 @@
 """Teacher temperature warm-up."""
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 
 from mmpretrain.registry import HOOKS
 from ...utils.validation import check_number
+from .trained_model import trained_model
 
 
 @HOOKS.register_module()
@@ -11,7 +11,7 @@ class TeacherTemperatureHook(Hook):
     """Linear warm-up of the teacher temperature, then constant.
 
     ``tau_t = start + (end - start) * min(1, epoch / warmup_epochs)`` with a
-    fractional epoch, set on ``model.head.teacher_temp`` before every
+    fractional epoch, set on ``model.teacher_temp`` before every
     iteration. The value is a function of the iteration alone, so a resumed
     run continues exactly; a run shorter than the warm-up simply stops on the
     way up.
@@ -46,7 +46,6 @@ class TeacherTemperatureHook(Hook):
         return self.start + (self.end - self.start) * progress
 
     def before_train_iter(self, runner, batch_idx: int, data_batch=None):
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = trained_model(runner)
         epoch = runner.iter / max(1, len(runner.train_dataloader))
-        model.head.teacher_temp = self.temperature(epoch)
+        model.teacher_temp = self.temperature(epoch)

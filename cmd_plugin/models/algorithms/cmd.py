@@ -110,6 +110,12 @@ class CMD(BaseSelfSupervisor):
         data_preprocessor (dict, optional): Defaults to
             ``SelfSupDataPreprocessor``.
         init_cfg (dict, optional): Initialisation config.
+
+    What the schedule and monitoring hooks set or read, all on the model
+    (``engine.hooks.trained_model(runner)``), never deeper:
+    :attr:`momentum` (the teacher's EMA momentum), :attr:`teacher_temp`
+    (the teacher's sharpening temperature), :attr:`projector` (the
+    student's projection and prototypes) and :attr:`num_prototypes`.
     """
 
     def __init__(self,
@@ -156,6 +162,26 @@ class CMD(BaseSelfSupervisor):
                 neck=deepcopy(self.neck),
                 projector=deepcopy(self.head.projector)))
         self.teacher.requires_grad_(False)
+
+    @property
+    def teacher_temp(self) -> float:
+        """The teacher's temperature ``tau_t`` (held by the head)."""
+        return self.head.teacher_temp
+
+    @teacher_temp.setter
+    def teacher_temp(self, value: float) -> None:
+        self.head.teacher_temp = value
+
+    @property
+    def projector(self) -> nn.Module:
+        """The student's projection MLP and prototypes (the head's
+        :class:`~cmd_plugin.models.heads.cmd_projector.CMDProjector`)."""
+        return self.head.projector
+
+    @property
+    def num_prototypes(self) -> int:
+        """``K``, the number of prototypes."""
+        return self.head.num_prototypes
 
     def _student_modules(self) -> List[nn.Module]:
         """Student modules in the order of ``self.teacher``."""
