@@ -11,7 +11,7 @@ name, a function name, or a config key path (``model.network``); an empty
 ``owner`` names the argument alone.
 """
 from numbers import Real
-from typing import Any, Iterable, Optional, Sequence
+from typing import Any, Iterable, Optional, Sequence, Tuple
 
 from .user_errors import UserError
 
@@ -105,6 +105,26 @@ def check_number(owner: str,
         bounds = ''
     raise ValueError(f'{_where(owner, name)}: must be a number{bounds}, '
                      f'got {value!r}.')
+
+
+def check_scale_range(owner: str, name: str,
+                      value: Any) -> Tuple[float, float]:
+    """Check a crop's area range ``(min, max)`` with ``0 < min <= max <= 1``.
+
+    Args:
+        owner (str): Whose argument this is (see the module docstring).
+        name (str): The argument.
+        value (Any): Its value.
+
+    Returns:
+        tuple[float, float]: ``(min, max)`` as floats.
+    """
+    numbers = isinstance(value, (tuple, list)) and len(value) == 2 and all(
+        isinstance(v, Real) and not isinstance(v, bool) for v in value)
+    if not numbers or not 0 < value[0] <= value[1] <= 1:
+        raise ValueError(f'{_where(owner, name)}: must be (min, max) with '
+                         f'0 < min <= max <= 1, got {value!r}.')
+    return float(value[0]), float(value[1])
 
 
 def check_bool(owner: str, name: str, value: Any) -> None:

@@ -10,7 +10,8 @@ from mmengine.registry import DefaultScope
 
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
-from ...utils.validation import check_choice, check_int, check_number
+from ...utils.validation import (check_choice, check_int, check_number,
+                                 check_scale_range)
 
 
 def dino_photometric(blur_prob: float, solarize_prob: float) -> List[dict]:
@@ -37,16 +38,6 @@ def dino_photometric(blur_prob: float, solarize_prob: float) -> List[dict]:
 DEFAULT_GLOBAL_PIPELINES = (dino_photometric(1.0, 0.0),
                             dino_photometric(0.1, 0.2))
 DEFAULT_LOCAL_PIPELINE = dino_photometric(0.5, 0.0)
-
-
-def _check_scale(name: str, value: Sequence[float]) -> Tuple[float, float]:
-    numbers = isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool)
-        for v in value)
-    if not numbers or not 0 < value[0] <= value[1] <= 1:
-        raise ValueError(f'CMDMultiCrop.{name}: must be (min, max) with '
-                         f'0 < min <= max <= 1, got {value!r}.')
-    return tuple(value)
 
 
 def _check_pipeline(name: str, pipeline: Sequence[dict]) -> None:
@@ -131,10 +122,12 @@ class CMDMultiCrop(BaseTransform):
         _check_pipeline('local_pipeline', local_pipeline)
         global_pipelines = copy.deepcopy(list(global_pipelines))
         self.global_size = global_size
-        self.global_scale = _check_scale('global_scale', global_scale)
+        self.global_scale = check_scale_range('CMDMultiCrop',
+                                              'global_scale', global_scale)
         self.num_local = num_local
         self.local_size = local_size
-        self.local_scale = _check_scale('local_scale', local_scale)
+        self.local_scale = check_scale_range('CMDMultiCrop', 'local_scale',
+                                             local_scale)
         self.flip_prob = flip_prob
         self.interpolation = interpolation
         self.global_crop = RandomResizedCrop(

@@ -22,7 +22,7 @@ from mmpretrain.models.utils import SelfSupDataPreprocessor
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 from ...utils.validation import (check_bool, check_int, check_known,
-                                 check_number)
+                                 check_number, check_scale_range)
 
 #: DINO's photometric augmentation per crop, as ``CMDMultiCrop``'s
 #: ``dino_photometric`` pipelines apply it: colour jitter (brightness,
@@ -135,16 +135,6 @@ def sample_boxes(h: torch.Tensor, w: torch.Tensor, scale_low: torch.Tensor,
     y1 = torch.where(found, torch.floor(u[1] * (h - th + 1)),
                      torch.floor((h - th) / 2))
     return torch.stack([x1, y1, x1 + tw, y1 + th], dim=1)
-
-
-def _check_scale(name: str, value: Sequence[float]) -> Tuple[float, float]:
-    numbers = isinstance(value, (tuple, list)) and len(value) == 2 and all(
-        isinstance(v, (int, float)) and not isinstance(v, bool)
-        for v in value)
-    if not numbers or not 0 < value[0] <= value[1] <= 1:
-        raise ValueError(f'{OWNER}.{name}: must be (min, max) with '
-                         f'0 < min <= max <= 1, got {value!r}.')
-    return float(value[0]), float(value[1])
 
 
 def photometric_config(name: str, given: Optional[dict]) -> dict:
@@ -470,10 +460,12 @@ class CMDMultiCropPreprocessor(SelfSupDataPreprocessor):
         super().__init__(mean=mean, std=std, to_rgb=to_rgb,
                          non_blocking=non_blocking)
         self.global_size = global_size
-        self.global_scale = _check_scale('global_scale', global_scale)
+        self.global_scale = check_scale_range(OWNER, 'global_scale',
+                                              global_scale)
         self.num_local = num_local
         self.local_size = local_size
-        self.local_scale = _check_scale('local_scale', local_scale)
+        self.local_scale = check_scale_range(OWNER, 'local_scale',
+                                             local_scale)
         self.flip_prob = float(flip_prob)
         self.global_photometric = [
             photometric_config(f'global_photometric[{g}]', p)
