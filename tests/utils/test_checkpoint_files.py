@@ -1,8 +1,6 @@
 """Resume from the newest complete checkpoint; damaged ones are skipped,
 unsafe ones refused."""
 import logging
-import os
-import shlex
 import zipfile
 from pathlib import Path
 
@@ -14,6 +12,7 @@ from cmd_plugin.utils.checkpoint_files import (checkpoint_damage,
                                                find_resumable_checkpoint)
 from cmd_plugin.utils.checkpoint_safety import UnsafeCheckpointError
 from cmd_plugin.utils.user_errors import UserError
+from malicious_pickle import RunsShellOnUnpickle
 
 
 def save(path: Path, iteration: int, epoch: int = 0, **extra) -> Path:
@@ -39,16 +38,6 @@ def corrupt_tensor_bytes(path: Path) -> Path:
     data[info.header_offset + 200] ^= 0xFF
     path.write_bytes(bytes(data))
     return path
-
-
-class RunsShellOnUnpickle:
-    """Unpickling this runs ``touch <marker>``: a stand-in for malware."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {shlex.quote(str(self.marker))}', )
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """weights_only=True everywhere: resume works, payloads never run."""
 import os
-import shlex
 import uuid
 import zipfile
 from pathlib import Path
@@ -19,6 +18,7 @@ from cmd_plugin.utils.checkpoint_safety import (UnsafeCheckpointError,
                                                 install_checkpoint_safety,
                                                 load_checkpoint_safely,
                                                 load_trusted_checkpoint)
+from malicious_pickle import RunsShellOnUnpickle
 
 PAYLOAD_GLOBAL = f'{os.system.__module__}.system'  # posix.system on Linux
 
@@ -75,16 +75,6 @@ def make_runner(work_dir: Path, max_epochs: int, **kwargs) -> Runner:
         randomness=dict(seed=0),
         log_level='WARNING',
         **kwargs)
-
-
-class RunsShellOnUnpickle:
-    """Unpickling this runs ``touch <marker>``: a stand-in for malware."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self):
-        return os.system, (f'touch {shlex.quote(str(self.marker))}', )
 
 
 @pytest.fixture
